@@ -1,0 +1,3 @@
+"""budgetnas: neural architecture search under resource budgets, in PyTorch."""
+
+__version__ = "0.1.0"
