@@ -44,3 +44,33 @@ class LookupMissError(BudgetNASError, KeyError):
 
 class LayerConfigError(BudgetNASError, ValueError):
     """A layer, block or training recipe got inconsistent arguments (unknown activation, bad groups)."""
+
+
+class SupernetError(BudgetNASError, ValueError):
+    """A child does not fit its weight-sharing supernet (too deep, a width above a layer's maximum)."""
+
+
+class SearchConfigError(BudgetNASError, ValueError):
+    """A search algorithm got inconsistent settings (a reward's β of the wrong sign, a tournament
+    larger than the population, a controller on a space it cannot model)."""
+
+
+class StoreError(BudgetNASError, RuntimeError):
+    """An experiment store cannot be used (unreachable database, unknown study, corrupt checkpoint)."""
+
+
+class SchemaVersionError(StoreError):
+    """A store was written by a newer budgetnas (its schema version is above the one this code knows)."""
+
+
+class SettingsMismatchError(BudgetNASError, ValueError):
+    """A run is resumed with settings other than those it started with (pass ``force=True`` to override)."""
+
+
+class WorkerCrashedError(BudgetNASError, RuntimeError):
+    """A worker process died while running a trial (killed, out of memory, segfault)."""
+
+
+class ArchitectureError(BudgetNASError, ValueError):
+    """A child architecture is malformed: an unparsable architecture string, an unknown op, or a
+    skipped layer whose absence would change the tensor shape."""

@@ -128,6 +128,12 @@ _FREE_OPS = {
 }
 
 
+def _op_name(op: Any) -> str:
+    """Report name of an aten op: in-place variants and the batch-norm kernels share one name."""
+    name = op.__name__.rstrip("_")
+    return "batch_norm" if "batch_norm" in name else name
+
+
 def _bias_adds(op: Any, args: tuple[Any, ...], out: torch.Tensor) -> int:
     """Additions of a bias FlopCounterMode ignores: one per output element when a bias is given."""
     if op is aten.convolution and len(args) > 2 and args[2] is not None:
@@ -159,7 +165,7 @@ class _ElementwiseTracker(TorchDispatchMode):
             shapes = torch.utils._pytree.tree_map(
                 lambda t: t.shape if isinstance(t, torch.Tensor) else t, (args, kwargs, out)
             )
-            self.flops[op.__name__.rstrip("_")] += int(rule(*shapes[0], out_shape=shapes[2], **shapes[1]))
+            self.flops[_op_name(op)] += int(rule(*shapes[0], out_shape=shapes[2], **shapes[1]))
         elif op in self._matmul_ops:
             adds = _bias_adds(op, args, out)
             if adds:
@@ -185,7 +191,7 @@ class CostReport:
         MACs per aten op name (``"convolution"``, ``"addmm"`` for biased linear layers, ``"mm"``
         for bias-free linear layers and CondConv kernel mixing, ``"bmm"``, …).
     elementwise_flops_by_op : dict[str, int]
-        FLOPs of the ops FlopCounterMode ignores, per op (``"native_batch_norm"``, ``"hardswish"``,
+        FLOPs of the ops FlopCounterMode ignores, per op (``"batch_norm"``, ``"hardswish"``,
         ``"mul"``, ``"mean"``, ``"avg_pool2d"``, ``"bias"``, …); always measured.
     include_elementwise : bool
         Whether ``flops`` includes them.

@@ -233,3 +233,23 @@ def proxylessnas_table_spec() -> tuple[Any, list[LayerSignature], Any]:
     """(num_choices, layers, module factory): the provider ``budgetnas latency build-table`` uses
     for the built-in name ``proxylessnas``."""
     return proxylessnas_num_choices(), proxylessnas_layers(), proxylessnas_module
+
+
+def proxylessnas_feature_layers() -> list[Any]:
+    """LayerFeatureSpecs of the 21 searchable layers for :class:`LinearLatencyModel` (TuNAS §3.3):
+    op ``k{kernel}e{expansion}``, fixed input/output filters per layer, None when skipped. The
+    fixed stem and head fall into the model's intercept."""
+    from budgetnas.cost.linear import LayerFeatureSpec
+
+    def spec(j: int) -> Any:
+        _, cin, _, cout, _ = LAYER_SHAPES[j]
+
+        def describe(values: tuple[int, ...]) -> tuple[str, int, int] | None:
+            (c,) = values
+            if c < 0 or c == SKIP:
+                return None
+            kernel, expand = OPS[c]
+            return f"k{kernel}e{expand}", cin, cout
+        return LayerFeatureSpec((j,), describe)
+
+    return [spec(j) for j in range(NUM_LAYERS)]

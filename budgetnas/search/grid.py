@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from budgetnas.errors import SearchExhausted
+from budgetnas.errors import SearchExhausted, SpaceError
 from budgetnas.search.base import SearchAlgorithm
 from budgetnas.space import DNA, Spec
 
@@ -26,6 +25,11 @@ class Grid(SearchAlgorithm):
         self._count = 0
 
     def setup(self, spec: Spec, constraints: Sequence[Any] = ()) -> None:
+        if not spec.is_choice_only:
+            raise SpaceError(
+                "grid search needs a finite space, but this one has floatv decision points "
+                f"{[d.name for d in spec.decision_points if d.kind == 'float']}; replace them "
+                "with oneof([...]) of a few values, or use Random")
         super().setup(spec, constraints)
         self._iter, self._count = spec.iter_dna(), 0
 
@@ -44,4 +48,4 @@ class Grid(SearchAlgorithm):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         spec = self._require_setup()
         self._count = int(state["count"])
-        self._iter = itertools.islice(spec.iter_dna(), self._count, None)
+        self._iter = spec.iter_dna(start=self._count)

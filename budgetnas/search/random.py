@@ -29,38 +29,56 @@ class Random(SearchAlgorithm):
         super().__init__(seed)
         self.chunk = int(chunk)
         self.max_rejections = int(max_rejections)
-        self._buffer = np.empty((0, 0))
+        if self.chunk < 1:
+            raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
+        self._buffer: list[DNA] = []
         self._pos = 0
+        self._chunk_rng_state: dict[str, Any] | None = None  # the rng before the buffered chunk
 
     def setup(self, spec: Spec, constraints: Sequence[Any] = ()) -> None:
         super().setup(spec, constraints)
-        self._buffer = np.empty((0, spec.num_decisions))
-        self._pos = 0
+        self._buffer, self._pos, self._chunk_rng_state = [], 0, None
 
     def propose(self) -> DNA:
+        if self._pos >= len(self._buffer):
+            self._refill()
+        dna = self._buffer[self._pos]
+        self._pos += 1
+        return dna
+
+    def _refill(self) -> None:
+        """Draw the next block of feasible children (DNA conversion done once per block)."""
         spec = self._require_setup()
         drawn = 0
-        while self._pos >= len(self._buffer):
+        while True:
+            state = self.rng.bit_generator.state
             X = spec.sample_batch(self.chunk, self.rng)
             drawn += len(X)
             if self.constraints:
                 X = X[self.feasible_batch(X)]
-                if not len(X) and drawn >= self.max_rejections:
-                    raise InfeasibleBudgetError(
-                        f"{drawn:,} random children in a row were infeasible (estimated feasible "
-                        f"fraction < {1 / drawn:.1e}); raise the budget or use an algorithm that "
-                        "samples under the constraint (budgetnas.TabNAS)")
-            self._buffer, self._pos = X, 0
-        row = self._buffer[self._pos]
-        self._pos += 1
-        return spec.from_vector(row)
+            if len(X):
+                break
+            if drawn >= self.max_rejections:
+                raise InfeasibleBudgetError(
+                    f"{drawn:,} random children in a row were infeasible (estimated feasible "
+                    f"fraction < {1 / drawn:.1e}); raise the budget or use an algorithm that "
+                    "samples under the constraint (budgetnas.TabNAS)")
+        self._buffer, self._pos, self._chunk_rng_state = spec.from_vectors(X), 0, state
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "buffer": self._buffer.tolist(), "pos": self._pos}
+        # The buffered block is not stored: the rng state it was drawn from re-creates it exactly.
+        return {**super().state_dict(), "chunk_rng": self._chunk_rng_state, "pos": self._pos,
+                "buffered": len(self._buffer)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self._require_setup()
+        self._buffer, self._pos, self._chunk_rng_state = [], 0, None
+        if state.get("chunk_rng") is not None and int(state["pos"]) < int(state["buffered"]):
+            self.rng.bit_generator.state = state["chunk_rng"]
+            self._refill()
+            if len(self._buffer) != int(state["buffered"]):
+                raise ValueError(
+                    "the saved Random state does not re-create its buffered block (another space, "
+                    "chunk size or constraint?); resume with the settings of the saved run")
+            self._pos = int(state["pos"])
         super().load_state_dict(state)
-        spec = self._require_setup()
-        dtype = np.int64 if spec.is_choice_only else np.float64
-        self._buffer = np.asarray(state["buffer"], dtype=dtype).reshape(-1, spec.num_decisions)
-        self._pos = int(state["pos"])

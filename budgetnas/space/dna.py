@@ -32,7 +32,10 @@ class DNA(tuple):
     def __new__(cls, decisions: Iterable[Decision] = ()) -> DNA:
         values = []
         for v in decisions:
-            if isinstance(v, bool):
+            if type(v) is int:  # the common case, first: plain Python ints need no conversion
+                values.append(v)
+                continue
+            if isinstance(v, bool) or type(v).__name__ in ("bool", "bool_"):  # numpy.bool_ too
                 raise InvalidDNAError(f"a DNA decision must be an int or float, got bool {v!r}")
             if isinstance(v, int) or (hasattr(v, "__index__") and not isinstance(v, float)):
                 values.append(int(v))
@@ -42,6 +45,14 @@ class DNA(tuple):
                 raise InvalidDNAError(
                     f"a DNA decision must be an int (choice) or float (floatv), got {v!r}")
         return super().__new__(cls, values)
+
+    @classmethod
+    def _trusted(cls, values: list) -> DNA:
+        """A DNA from a list of plain ``int``/``float`` values already known to be decisions.
+
+        Internal fast path for vectors produced by a :class:`Spec` (``ndarray.tolist()``).
+        """
+        return tuple.__new__(cls, values)
 
     def to_json(self) -> str:
         """The DNA as a JSON list, e.g. ``"[2, 0, 1]"``."""

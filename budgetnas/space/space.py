@@ -15,8 +15,11 @@ DNA([2, 0])
 
 from __future__ import annotations
 
+import collections
 import copy
 import dataclasses
+import enum
+import inspect
 import math
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -36,6 +39,8 @@ Encoder = Callable[[Any, list], None]
 
 # Concrete arguments of objects made by a symbolic Call, so ``encode`` can read them back.
 _CALL_ARGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Template leaf of each deep-copied mutable leaf (an nn.Module has identity equality).
+_COPIED_FROM: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), frozenset, range, type)
 
 
@@ -69,9 +74,10 @@ class Space:
         self.value = value
         self._dps: list[DecisionPoint] = []
         self._groups: list[ManyOfGroup] = []
+        self._scope: list[str] = []  # names of the enclosing manyof slots
         self._build, self._encode, size = self._compile(value, "", -1, -1)
-        names = [d.name for d in self._dps]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        counts = collections.Counter(d.name for d in self._dps)
+        dupes = sorted(n for n, c in counts.items() if c > 1)
         if dupes:
             raise SpaceError(f"duplicate decision-point names {dupes}; give each a unique name=")
         if not self._dps:
@@ -114,9 +120,15 @@ class Space:
             raise TypeError("the space is infinite (it has a floatv); use .size")
         return int(self.size)
 
-    def iter_dna(self) -> Iterator[DNA]:
-        """Every child's DNA, lazily (never builds the whole space)."""
-        return self.spec.iter_dna()
+    def iter_dna(self, start: int = 0) -> Iterator[DNA]:
+        """Every child's DNA, lazily (never builds the whole space), from the ``start``-th on.
+
+        Raises
+        ------
+        SpaceError
+            If the space has a ``floatv`` (it is infinite).
+        """
+        return self.spec.iter_dna(start)
 
     def sample(self, rng: np.random.Generator) -> DNA:
         """One random child's DNA, drawn with ``rng`` (a ``numpy.random.Generator``)."""
@@ -202,9 +214,14 @@ class Space:
 
     def _add(self, path: str, name: str | None, **kw: Any) -> int:
         index = len(self._dps)
-        self._dps.append(DecisionPoint(index=index, name=name or path or "root",
+        self._dps.append(DecisionPoint(index=index, name=self._scoped(name) or path or "root",
                                        path=path or "root", **kw))
         return index
+
+    def _scoped(self, name: str | None) -> str | None:
+        """A user's name inside a manyof slot gets the slot's name in front: the candidate is
+        compiled once per slot, and ``name="op"`` would otherwise repeat k times."""
+        return f"{self._scope[-1]}.{name}" if name and self._scope else name
 
     def _compile_oneof(self, v: OneOf, path: str, parent: int, pc: int):
         d = self._add(path, v.name, kind="choice", num_choices=len(v.candidates),
@@ -212,9 +229,15 @@ class Space:
         parts = [self._compile(c, f"{path}#{i}", d, i) for i, c in enumerate(v.candidates)]
         builders = tuple(p[0] for p in parts)
         encoders = tuple(p[1] for p in parts)
+        if all(hasattr(b, "constant") for b in builders):  # e.g. oneof([3, 5, 7]): index a tuple
+            values = tuple(b.constant for b in builders)
 
-        def build(it: Iterator) -> Any:
-            return builders[next(it)](it)
+            def build(it: Iterator) -> Any:
+                return values[next(it)]
+        else:
+
+            def build(it: Iterator) -> Any:
+                return builders[next(it)](it)
 
         def encode(x: Any, out: list) -> None:
             _match(encoders, x, out, self._dps[d].name)
@@ -222,15 +245,21 @@ class Space:
         return build, encode, sum(p[2] for p in parts)
 
     def _compile_manyof(self, v: ManyOf, path: str, parent: int, pc: int):
-        base = v.name or path or "root"
+        base = self._scoped(v.name) or path or "root"
         slots, slot_parts = [], []
         for j in range(v.k):
-            d = self._add(f"{path}[{j}]", f"{base}[{j}]", kind="choice",
-                          num_choices=len(v.candidates), candidates=v.candidates, parent=parent,
-                          parent_choice=pc, group=len(self._groups))
+            d = len(self._dps)
+            self._dps.append(DecisionPoint(
+                index=d, name=f"{base}[{j}]", path=f"{path}[{j}]" if path else f"root[{j}]",
+                kind="choice", num_choices=len(v.candidates), candidates=v.candidates,
+                parent=parent, parent_choice=pc, group=len(self._groups)))
             slots.append(d)
-            slot_parts.append([self._compile(c, f"{path}[{j}]#{i}", d, i)
-                               for i, c in enumerate(v.candidates)])
+            self._scope.append(f"{base}[{j}]")
+            try:
+                slot_parts.append([self._compile(c, f"{path}[{j}]#{i}", d, i)
+                                   for i, c in enumerate(v.candidates)])
+            finally:
+                self._scope.pop()
         self._groups.append(ManyOfGroup(tuple(slots), v.distinct, v.sorted, base))
         builders = [tuple(p[0] for p in parts) for parts in slot_parts]
         encoders = [tuple(p[1] for p in parts) for parts in slot_parts]
@@ -269,13 +298,22 @@ class Space:
         kind = type(v)
 
         pairs = tuple(zip(keys, builders))
+        if kind is dict:
 
-        def build(it: Iterator) -> dict:
-            out = {k: b(it) for k, b in pairs}
-            return out if kind is dict else kind(out)
+            def build(it: Iterator) -> dict:
+                return {k: b(it) for k, b in pairs}
+        else:  # a dict subclass: copy the template (keeps e.g. a defaultdict's factory), refill
+
+            def build(it: Iterator) -> dict:
+                out = copy.copy(v)
+                out.clear()
+                out.update({k: b(it) for k, b in pairs})
+                return out
+
+        key_set = set(keys)
 
         def encode(x: Any, out: list) -> None:
-            if not isinstance(x, dict) or list(x) != keys:
+            if not isinstance(x, dict) or x.keys() != key_set:  # dict equality ignores order
                 raise _Mismatch(f"expected a dict with keys {keys}, got {_brief(x)}")
             for k, e in zip(keys, encoders):
                 e(x[k], out)
@@ -366,24 +404,45 @@ class Space:
 
 
 def _compile_constant(v: Any) -> tuple[Builder, Encoder, int]:
-    if isinstance(v, _IMMUTABLE) or callable(v):
+    if _is_shareable(v):
 
         def build(it: Iterator) -> Any:
             return v
-    else:  # a mutable leaf: each child gets its own copy
+
+        build.constant = v  # type: ignore[attr-defined]  # lets a oneof index its values directly
+    else:  # a mutable leaf (a set, an array, an nn.Module): each child gets its own copy
 
         def build(it: Iterator) -> Any:
-            return copy.deepcopy(v)
+            clone = copy.deepcopy(v)
+            try:
+                _COPIED_FROM[clone] = v
+            except TypeError:  # not weak-referenceable or unhashable: encode compares values
+                pass
+            return clone
 
     def encode(x: Any, out: list) -> None:
+        if x is v:
+            return
         try:
-            same = x is v or bool(x == v)
+            if _COPIED_FROM.get(x) is v:
+                return
+        except TypeError:
+            pass
+        try:
+            same = bool(x == v)
         except Exception:  # values whose == is not a bool (arrays, tensors)
             same = False
         if not same:
             raise _Mismatch(f"{_brief(x)} != {_brief(v)}")
 
     return build, encode, 1
+
+
+def _is_shareable(v: Any) -> bool:
+    """Immutable leaves, functions and classes may be shared by children; callable *instances*
+    (an ``nn.Module``, say) hold state and must not be."""
+    return (isinstance(v, _IMMUTABLE) or inspect.isroutine(v) or isinstance(v, type)
+            or isinstance(v, enum.Enum))
 
 
 def _match(encoders: Sequence[Encoder], x: Any, out: list, name: str) -> None:

@@ -13,6 +13,7 @@ it slow, papers.md §1).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -103,6 +104,13 @@ class Spec:
         self.is_conditional = bool((self.parent >= 0).any())
         self._slot_of = {s: g for g in self.groups for s in g.slots}
         self._by_name = {d.name: d for d in dps}
+        # Plain-Python views for the per-DNA paths (numpy scalar indexing costs ~100 ns a time).
+        self._nc = self.num_choices.tolist()
+        self._is_float = [d.kind == "float" for d in dps]
+        self._gated = [(d.index, d.parent, d.parent_choice) for d in dps if d.parent >= 0]
+        self._inactive = [-1 if d.kind == "choice" else math.nan for d in dps]
+        # Choice-only, unconditional, no manyof: a DNA is valid iff it is D ints in range.
+        self._plain = self.is_choice_only and not self.is_conditional and not self.groups
 
     # ------------------------------------------------------------------ lookup
     def __len__(self) -> int:
@@ -130,21 +138,36 @@ class Spec:
     def to_vector(self, dna: Sequence[Any]) -> np.ndarray:
         """The flat vector of a DNA: shape ``(D,)``, int64 (float64 with floats), -1 if inactive.
 
+        Inactive float decisions are ``NaN``.
+
         Raises
         ------
         InvalidDNAError
             If the DNA is too short, too long, or a value is out of range; the message names the
             decision point and its allowed values.
         """
-        vec = np.full(self.num_decisions, -1, dtype=np.int64 if self.is_choice_only else np.float64)
+        dtype = np.int64 if self.is_choice_only else np.float64
         values = tuple(dna)
-        pos = 0
+        if self._plain and self._plain_ok(values):
+            return np.array(values, dtype=dtype)
+        return np.array(self._checked_list(values), dtype=dtype)
+
+    def _plain_ok(self, values: tuple) -> bool:
+        if len(values) != self.num_decisions:
+            return False
+        for v, m in zip(values, self._nc):
+            if type(v) is not int or not 0 <= v < m:
+                return False
+        return True
+
+    def _checked_list(self, values: tuple) -> list:
+        """The flat vector of ``values`` as a list, checking every decision (the slow, general path)."""
+        out = list(self._inactive)
         active = [False] * self.num_decisions
+        pos = 0
         for dp in self.decision_points:
             p = dp.parent
-            if p >= 0 and not (active[p] and vec[p] == dp.parent_choice):
-                if not self.is_choice_only:
-                    vec[dp.index] = -1 if dp.kind == "choice" else np.nan
+            if p >= 0 and not (active[p] and out[p] == dp.parent_choice):
                 continue
             if pos >= len(values):
                 raise InvalidDNAError(
@@ -152,25 +175,61 @@ class Spec:
                     f"{dp.name!r} has no value (expected {dp.describe_allowed()})")
             v = values[pos]
             pos += 1
-            vec[dp.index] = self._check_value(dp, v, vec)
+            out[dp.index] = self._check_value(dp, v, out)
             active[dp.index] = True
         if pos != len(values):
             raise InvalidDNAError(
                 f"DNA {list(values)!r} has {len(values) - pos} value(s) more than this space's "
                 f"{pos} active decision point(s); is it a DNA of another space?")
-        return vec
+        return out
 
     def from_vector(self, vec: Sequence[Any]) -> DNA:
-        """The DNA of a flat vector (inactive entries dropped). Shape ``(D,)``."""
+        """The DNA of a flat vector (inactive entries dropped). Shape ``(D,)``.
+
+        Values are not range-checked (use :meth:`validate` for vectors of unknown origin).
+
+        Raises
+        ------
+        InvalidDNAError
+            If ``vec`` does not have shape ``(D,)``.
+        """
         arr = np.asarray(vec)
         if arr.shape != (self.num_decisions,):
             raise InvalidDNAError(
                 f"a DNA vector of this space has shape ({self.num_decisions},), got {arr.shape}")
-        active = self.active_mask(arr[None, :])[0]
-        if self.is_choice_only:
-            return DNA(int(x) for x in arr[active])
-        return DNA(float(arr[i]) if dp.kind == "float" else int(arr[i])
-                   for i, dp in enumerate(self.decision_points) if active[i])
+        return self._row_to_dna(self._as_row_list(arr))
+
+    def from_vectors(self, X: np.ndarray) -> list[DNA]:
+        """The DNA of each row of ``X`` (shape ``(n, D)``), inactive entries dropped."""
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.num_decisions:
+            raise InvalidDNAError(
+                f"a batch of DNA vectors of this space has shape (n, {self.num_decisions}), "
+                f"got {X.shape}")
+        rows = self._as_row_list(X)
+        if self.is_choice_only and not self.is_conditional:
+            return [DNA._trusted(r) for r in rows]
+        return [self._row_to_dna(r) for r in rows]
+
+    def _as_row_list(self, arr: np.ndarray) -> list:
+        if self.is_choice_only and arr.dtype.kind not in "iu":
+            arr = arr.astype(np.int64)
+        return arr.tolist()
+
+    def _row_to_dna(self, row: list) -> DNA:
+        """DNA of one vector given as a plain list (ints for choice-only spaces)."""
+        if self.is_conditional:
+            active = [True] * self.num_decisions
+            for d, p, pc in self._gated:  # parents precede children, so one pass suffices
+                active[d] = active[p] and row[p] == pc
+            if self.is_choice_only:
+                return DNA._trusted([v for v, a in zip(row, active) if a])
+        elif self.is_choice_only:
+            return DNA._trusted(row)
+        else:
+            active = [True] * self.num_decisions
+        return DNA._trusted([v if f else int(v)
+                             for v, a, f in zip(row, active, self._is_float) if a])
 
     def validate(self, dna: Sequence[Any]) -> DNA:
         """Check a DNA against this space and return it as :class:`DNA`.
@@ -180,8 +239,10 @@ class Spec:
         InvalidDNAError
             Naming the decision point and the allowed values.
         """
-        self.to_vector(dna)
-        return dna if isinstance(dna, DNA) else DNA(dna)
+        values = dna if isinstance(dna, tuple) else tuple(dna)
+        if not (self._plain and self._plain_ok(values)):
+            self._checked_list(values)
+        return dna if isinstance(dna, DNA) else DNA(values)
 
     def _check_value(self, dp: DecisionPoint, v: Any, vec: np.ndarray) -> Any:
         if dp.kind == "float":
@@ -281,10 +342,28 @@ class Spec:
         vec = np.full(self.num_decisions, -1, dtype=np.int64)
         yield from self._enumerate(0, vec)
 
-    def iter_dna(self) -> Iterator[DNA]:
-        """Every child's DNA, lazily, in lexicographic depth-first order."""
-        for vec in self.iter_vectors():
-            yield DNA(int(x) for x in vec[vec >= 0])
+    def iter_dna(self, start: int = 0) -> Iterator[DNA]:
+        """Every child's DNA, lazily, in lexicographic depth-first order, from the ``start``-th.
+
+        Raises
+        ------
+        SpaceError
+            If the space has a float decision (it is infinite).
+        """
+        if not self.is_choice_only:
+            raise SpaceError("cannot enumerate a space with floatv decisions: it is infinite")
+        if start < 0:
+            raise ValueError(f"start must be >= 0, got {start}")
+        return self._iter_dna(start)
+
+    def _iter_dna(self, start: int) -> Iterator[DNA]:
+        if self._plain:  # a product of ranges: C-speed enumeration and skipping
+            grid = itertools.product(*(range(m) for m in self._nc))
+            for t in itertools.islice(grid, start, None):
+                yield tuple.__new__(DNA, t)
+            return
+        for vec in itertools.islice(self.iter_vectors(), start, None):
+            yield DNA._trusted([x for x in vec.tolist() if x >= 0])
 
     def _enumerate(self, d: int, vec: np.ndarray) -> Iterator[np.ndarray]:
         D = self.num_decisions

@@ -19,11 +19,19 @@ class EarlyStoppingPolicy(ABC):
 
     @abstractmethod
     def should_stop(self, step: int, value: float, peers: Sequence[float]) -> bool:
-        """``peers``: values of *other* trials at the same step (higher is better)."""
+        """``value``, ``peers`` (values of *other* trials at the same step): higher is better."""
+
+    def decide(self, step: int, value: float, peers: Sequence[float], sign: float) -> bool:
+        """What the study calls: ``sign`` is -1 when it minimises (values arrive negated), so a
+        policy holding thresholds in the user's units can negate them too."""
+        return self.should_stop(step, value, peers)
 
 
 class StopByValue(EarlyStoppingPolicy):
-    """Stop a trial whose value at a step is below that step's threshold.
+    """Stop a trial whose value at a step is worse than that step's threshold.
+
+    Thresholds are in the study's units: "worse" is below when it maximises, above when it
+    minimises (PyGlove's early stopping by value, papers.md §1).
 
     >>> policy = StopByValue({1: 0.5, 5: 0.8})  # below 0.5 after step 1, or 0.8 after step 5
     """
@@ -34,8 +42,11 @@ class StopByValue(EarlyStoppingPolicy):
         self.thresholds = {int(k): float(v) for k, v in thresholds.items()}
 
     def should_stop(self, step: int, value: float, peers: Sequence[float]) -> bool:
+        return self.decide(step, value, peers, 1.0)
+
+    def decide(self, step: int, value: float, peers: Sequence[float], sign: float) -> bool:
         t = self.thresholds.get(step)
-        return t is not None and value < t
+        return t is not None and value < sign * t
 
 
 class StopByRank(EarlyStoppingPolicy):

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from budgetnas.errors import TrialError
 from budgetnas.space import DNA
 
 if TYPE_CHECKING:
@@ -71,7 +72,8 @@ class Trial:
     def report(self, value: float, step: int) -> None:
         """Record an intermediate measurement (e.g. validation accuracy after ``step`` epochs)."""
         if self.state is not TrialState.RUNNING:
-            raise RuntimeError(f"trial {self.number} is {self.state.value}; report() needs a running trial")
+            raise TrialError(f"trial {self.number} is {self.state.value}; report() needs a "
+                             "running trial (report before study.tell)")
         self.intermediate[int(step)] = float(value)
         if self._study is not None:
             self._study._on_report(self)
@@ -84,9 +86,20 @@ class Trial:
         """Shortcut for ``study.skip(trial, reason)``: an invalid child, never fed back."""
         self._require_study().skip(self, reason)
 
+    @property
+    def study(self) -> Study:
+        """The study that asked for this trial (for ``trial.study.tell(...)`` in a sample loop).
+
+        Raises
+        ------
+        TrialError
+            If the trial is not attached to a study (e.g. one loaded straight from a store).
+        """
+        return self._require_study()
+
     def _require_study(self) -> Study:
         if self._study is None:
-            raise RuntimeError("this trial is not attached to a study")
+            raise TrialError("this trial is not attached to a study")
         return self._study
 
     def should_stop(self) -> bool:

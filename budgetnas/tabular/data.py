@@ -156,7 +156,9 @@ class TabularData:
 # Reading
 
 
-def read_table(source: TableSource, *, read_kwargs: Mapping[str, Any] | None = None) -> pd.DataFrame:
+def read_table(
+    source: TableSource, *, read_kwargs: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
     """Read a table from a CSV / TSV (optionally gzip-compressed) or Parquet file, or pass a DataFrame through.
 
     CSV files are read with ``skipinitialspace=True`` and ``"?"`` counted as missing (on top of
@@ -273,9 +275,7 @@ def detect_task(y: pd.Series) -> Task:
     return "binary" if n_distinct <= 2 else "multiclass"
 
 
-def _encode_target(
-    y: pd.Series, task: Task
-) -> tuple[np.ndarray, np.ndarray | None]:
+def _encode_target(y: pd.Series, task: Task) -> tuple[np.ndarray, np.ndarray | None]:
     """Return (y as int64 class index or float32 values, classes_ or None)."""
     if task == "regression":
         return y.to_numpy(dtype=np.float32), None
@@ -340,7 +340,9 @@ def _screen_columns(frame: pd.DataFrame, notices: list[str]) -> list[str]:
             continue
         n_distinct = int(s.nunique(dropna=True))
         if n_distinct <= 1:
-            _notice(notices, f"dropped column {col!r}: constant (single value {s.dropna().iloc[0]!r})")
+            value = s.dropna().iloc[0]
+            shown = repr(value) if isinstance(value, str) else str(value)
+            _notice(notices, f"dropped column {col!r}: constant (single value {shown})")
             continue
         if _is_id_like(s, n_distinct, n_rows, n_missing):
             _notice(
@@ -401,7 +403,9 @@ def build_preprocessor(
     Numeric columns: median imputation, then standardisation (``StandardScaler``). Categorical
     columns: imputation with the constant ``"__missing__"`` (missingness stays visible), then
     one-hot encoding where categories rarer than ``min_frequency`` share one "infrequent"
-    column and unseen categories map to it (``handle_unknown="infrequent_if_exist"``).
+    column and unseen categories map to it (``handle_unknown="infrequent_if_exist"``; a column
+    with no rare category in training has no such bucket, and an unseen value there encodes as
+    all zeros).
 
     Parameters
     ----------
@@ -474,6 +478,7 @@ def load_tabular(
     split: tuple[float, float, float] = (0.7, 0.15, 0.15),
     seed: int = 0,
     drop_columns: Sequence[str] = (),
+    categorical_columns: Sequence[str] = (),
     min_frequency: int | float | None = 0.001,
     max_categories: int | None = None,
     read_kwargs: Mapping[str, Any] | None = None,
@@ -505,6 +510,10 @@ def load_tabular(
     drop_columns : sequence of str
         Columns that are not features (e.g. survey weights such as Census-Income's
         ``instance_weight``).
+    categorical_columns : sequence of str
+        Numeric columns to one-hot encode as categories anyway (e.g. numeric codes such as
+        Census-Income's ``detailed_industry_recode``); other columns are numeric exactly when
+        ``pandas.api.types.is_numeric_dtype`` says so (booleans count as numeric 0/1).
     min_frequency, max_categories
         One-hot grouping of rare categories, see :func:`build_preprocessor`.
     read_kwargs : mapping, optional
@@ -589,7 +598,14 @@ def load_tabular(
         test_features = test_frame[columns]
 
     train_features = frame.iloc[idx_train][columns]
-    numeric = [c for c in columns if is_numeric_dtype(frame[c])]
+    forced = {str(c) for c in categorical_columns}
+    unknown = sorted(forced - set(frame.columns))
+    if unknown:
+        raise DataError(
+            f"categorical_columns names columns that are not in the data: {unknown}; "
+            f"available: {_column_list(frame)}"
+        )
+    numeric = [c for c in columns if is_numeric_dtype(frame[c]) and c not in forced]
     categorical = [c for c in columns if c not in set(numeric)]
     pre = build_preprocessor(
         numeric, categorical, min_frequency=min_frequency, max_categories=max_categories

@@ -165,7 +165,7 @@ def load_fashion_mnist(
     Examples
     --------
     >>> x, y = load_fashion_mnist("../shared/data/image/fashion-mnist", "test")  # doctest: +SKIP
-    >>> x.shape, y.shape
+    >>> x.shape, y.shape  # doctest: +SKIP
     ((10000, 28, 28), (10000,))
     """
     if split not in _FILES:

@@ -91,7 +91,7 @@ class TrainResult:
     ----------
     history : list of dict
         One row per epoch: ``epoch``, ``lr`` (at the epoch's end), ``train_loss``,
-        ``train_accuracy`` (running, on the augmented-free training batches), ``val_loss``,
+        ``train_accuracy`` (running, over the epoch's batches in train mode), ``val_loss``,
         ``val_accuracy`` (``None`` without validation data), ``seconds``.
     val_accuracy, test_accuracy : float or None
         Accuracy in [0, 1] of the final weights (no early stopping).
@@ -241,7 +241,7 @@ def train_image_model(
                 loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
                 if not torch.isfinite(loss):
                     raise FloatingPointError(
-                        f"training loss is {float(loss)} at epoch {epoch}, step {step}; lower lr "
+                        f"training loss is {float(loss.detach())} at epoch {epoch}, step {step}; lower lr "
                         f"(now {lr:.3g}) or set grad_clip"
                     )
                 opt.zero_grad(set_to_none=True)
@@ -250,7 +250,7 @@ def train_image_model(
                     nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 opt.step()
                 step += 1
-                loss_sum += float(loss) * len(y)
+                loss_sum += float(loss.detach()) * len(y)
                 correct += int((logits.argmax(1) == y).sum())
                 seen += len(y)
             row: dict[str, Any] = {

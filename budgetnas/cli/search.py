@@ -1,0 +1,241 @@
+"""``budgetnas search`` (tabular NAS end to end) and ``budgetnas predict`` (use a finished run).
+
+``budgetnas search DATA --target COLUMN --max-params N`` searches the MLP space of a table under
+a parameter budget (TabNAS by default), retrains the chosen network, compares it with random
+feasible networks and HistGradientBoosting, and writes a run directory. ``--dataset adult`` uses
+the UCI Adult data set shipped inside the package. Bad input exits with code 2, a message on
+stderr, and no run directory.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from budgetnas.cli import app
+
+__all__ = ["predict_cmd", "search_cmd"]
+
+_ALGORITHMS = ("tabnas", "abs", "random", "evolution", "predictor")
+_PHASES = {"data": "Loading data", "reference": "HistGradientBoosting",
+           "search": "Searching", "final": "Retraining the pick", "random": "Random children"}
+
+
+def _fail(message: str) -> None:
+    """Print ``error: message`` to stderr and exit with code 2 (bad input)."""
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(2)
+
+
+@app.command("search")
+def search_cmd(
+    data: Optional[Path] = typer.Argument(
+        None, help="CSV (optionally .gz) or Parquet file with a header row.", show_default=False),
+    target: Optional[str] = typer.Option(None, "--target", "-t", help="The column to predict."),
+    max_params: Optional[float] = typer.Option(
+        None, "--max-params", help="Budget: parameters (weights + biases) of the MLP."),
+    dataset: Optional[str] = typer.Option(
+        None, "--dataset", help="A data set shipped with budgetnas instead of DATA: 'adult'."),
+    test: Optional[Path] = typer.Option(None, "--test", help="A separate test file."),
+    task: Optional[str] = typer.Option(
+        None, "--task", help="binary | multiclass | regression (default: detected)."),
+    algorithm: str = typer.Option(
+        "tabnas", "--algorithm", "-a",
+        help="tabnas (one-shot, rejection sampling) | abs (one-shot, TuNAS absolute reward) | "
+             "random | evolution | predictor (trial-based: children trained standalone)."),
+    time_budget: Optional[float] = typer.Option(
+        None, "--time-budget", help="Minutes for the search phase (the random comparison gets "
+                                    "as much; retraining comes on top)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split, the search and training."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="Run directory to create (default: runs/<data>-<budget>-<time>)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="One-shot steps (default: ~8 epochs)."),
+    n_trials: Optional[int] = typer.Option(
+        None, "--n-trials", help="Children trained by a trial-based search (default 12)."),
+    n_random: Optional[int] = typer.Option(
+        None, "--n-random", help="Random children for the comparison (default: equal compute; "
+                                 "0: none)."),
+    max_epochs: int = typer.Option(50, "--max-epochs", help="Epoch limit of standalone training."),
+    drop: list[str] = typer.Option([], "--drop", help="A column that is not a feature (repeat)."),
+    no_reference: bool = typer.Option(False, "--no-reference",
+                                      help="Skip the HistGradientBoosting reference."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Search the MLP that fits a parameter budget and is most accurate on a table (TabNAS)."""
+    if max_params is None:
+        _fail("--max-params N is required: the most parameters (weights + biases) the network "
+              "may have, e.g. --max-params 5000")
+    if (data is None) == (dataset is None):
+        _fail("give a data file (budgetnas search DATA --target COLUMN ...) or --dataset adult, "
+              "not both and not neither")
+    if data is not None and target is None:
+        _fail("--target COLUMN is required with a data file: the name of the column to predict")
+    if algorithm not in _ALGORITHMS:
+        _fail(f"unknown --algorithm {algorithm!r}; choose one of {', '.join(_ALGORITHMS)}")
+    if device not in ("auto", "cpu", "cuda"):
+        _fail(f"--device must be auto, cpu or cuda, got {device!r}")
+    if task is not None and task not in ("binary", "multiclass", "regression"):
+        _fail(f"--task must be binary, multiclass or regression, got {task!r}")
+    for name, value in (("--steps", steps), ("--n-trials", n_trials), ("--max-epochs", max_epochs)):
+        if value is not None and value < 1:
+            _fail(f"{name} must be at least 1, got {value}")
+    if time_budget is not None and not time_budget > 0:
+        _fail(f"--time-budget must be a positive number of minutes, got {time_budget}")
+    if n_random is not None and n_random < 0:
+        _fail(f"--n-random must be 0 or more, got {n_random}")
+    if data is not None and not data.exists():
+        _fail(f"data file {str(data)!r} does not exist")
+    out = out or _default_out(data, dataset, max_params)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        _fail(f"{str(out)!r} already exists and is not empty; choose another --out or pass "
+              "--overwrite")
+
+    # Heavy imports after the cheap checks, so usage errors answer at once.
+    from budgetnas.errors import BudgetNASError, DataError
+    from budgetnas.tabular.search import Recipe, UnconstrainedBudgetWarning, search_table
+
+    console = _console()
+    with warnings.catch_warnings(record=True) as caught, _Progress(console, quiet) as progress:
+        warnings.simplefilter("always", UnconstrainedBudgetWarning)
+        try:
+            result = search_table(
+                data, target, max_params=max_params, dataset=dataset, test=test, task=task,
+                algorithm=algorithm, steps=steps, n_trials=n_trials,
+                time_budget_s=None if time_budget is None else 60.0 * time_budget, seed=seed,
+                device=device, recipe=Recipe(max_epochs=max_epochs), n_random=n_random,
+                reference=not no_reference, drop_columns=drop, strict_columns=True,
+                progress=progress.update)
+        except (BudgetNASError, FileNotFoundError) as exc:
+            progress.stop()
+            _fail(str(exc) if isinstance(exc, (DataError, BudgetNASError)) else repr(exc))
+        for w in caught:
+            if issubclass(w.category, UnconstrainedBudgetWarning):
+                typer.secho(f"warning: {w.message}", err=True, fg=typer.colors.YELLOW)
+    try:
+        result.save(out, overwrite=overwrite)
+    except FileExistsError as exc:
+        _fail(str(exc))
+    _summary(console, result, out)
+
+
+@app.command("predict")
+def predict_cmd(
+    run_dir: Path = typer.Argument(..., help="A run directory written by `budgetnas search`."),
+    data: Path = typer.Argument(..., help="CSV or Parquet file with the feature columns."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="CSV to write (default: <DATA name>.predictions.csv here)."),
+) -> None:
+    """Predict with the model of a finished run; writes a CSV (prediction, class probabilities)."""
+    from budgetnas.errors import DataError
+    from budgetnas.store.atomic import atomic_write_text
+    from budgetnas.tabular.data import read_table
+    from budgetnas.tabular.search import load_run
+
+    try:
+        run = load_run(run_dir)
+        frame = read_table(data)
+        predictions = run.predict_frame(frame)
+    except DataError as exc:
+        _fail(str(exc))
+    stem = data.name.split(".")[0]
+    out = out or Path(f"{stem}.predictions.csv")
+    atomic_write_text(out, predictions.to_csv(index=False))
+    typer.echo(f"wrote {len(predictions):,} predictions to {out}")
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def _default_out(data: Path | None, dataset: str | None, max_params: float) -> Path:
+    stem = dataset or (data.name.split(".")[0] if data is not None else "run")
+    return Path("runs") / f"{stem}-{int(max_params)}p-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+class _Progress:
+    """Rich progress bars, one per phase, with ETA; a no-op with ``quiet`` or no terminal."""
+
+    def __init__(self, console: Any, quiet: bool) -> None:
+        self.quiet = quiet
+        self.console = console
+        self._tasks: dict[str, Any] = {}
+        self._bar = None
+
+    def __enter__(self) -> _Progress:
+        if not self.quiet:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._bar = Progress(TextColumn("{task.description:<22}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(),
+                                 TextColumn("ETA"), TimeRemainingColumn(),
+                                 console=self.console, transient=False)
+            self._bar.start()
+        return self
+
+    def update(self, phase: str, done: float, total: float | None) -> None:
+        if self._bar is None:
+            return
+        if phase not in self._tasks:
+            self._tasks[phase] = self._bar.add_task(_PHASES.get(phase, phase), total=total)
+        self._bar.update(self._tasks[phase], completed=done, total=total)
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def _summary(console: Any, result: Any, out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    metrics = (["accuracy", "balanced_accuracy", "roc_auc", "log_loss"]
+               if result.task != "regression" else ["rmse", "mae", "r2"])
+    table = Table(title=f"Test metrics (budget {result.max_params:,.0f} parameters)")
+    for col in ["model", "architecture", "parameters", *metrics]:
+        table.add_column(col, justify="left" if col in ("model", "architecture") else "right")
+
+    def row(name: str, arch: str, params: str, values: dict | None) -> None:
+        cells = []
+        for m in metrics:
+            v = None if values is None else values.get(m)
+            cells.append("—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}")
+        table.add_row(name, arch, params, *cells)
+
+    row("searched (retrained)", "-".join(map(str, result.widths)), f"{result.params:,}",
+        result.test_metrics)
+    if result.random_best is not None:
+        rb = result.random_best
+        n = len(result.random_children) or len(result.trials)
+        row(f"best of {n} random", "-".join(map(str, rb.widths)), f"{rb.params:,}", rb.test_metrics)
+    if result.hgb is not None:
+        row("HistGradientBoosting", "max_iter=200", "—", result.hgb.test_metrics)
+    stdout = Console(file=sys.stdout)
+    stdout.print(table)
+    for note in result.notices:
+        console.print(f"[yellow]notice:[/yellow] {note}")
+    stdout.print(f"run directory: {out}  ({result.timings.get('total', 0):.0f} s; report: "
+                 f"{out / 'report.md'})")

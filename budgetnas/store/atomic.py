@@ -1,0 +1,109 @@
+"""Atomic file writes: a crash leaves either the old file or the new one, never half of one.
+
+Write to a temporary file in the same directory, flush and ``fsync`` it, ``os.replace`` it over
+the target (atomic on POSIX and Windows), then ``fsync`` the directory so the rename itself
+survives a power loss. Used for run settings, reports and supernet weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = ["atomic_open", "atomic_write_bytes", "atomic_write_json", "atomic_write_text",
+           "atomic_save", "sha256_file"]
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+    """Open a temporary file that replaces ``path`` atomically when the block exits cleanly.
+
+    >>> with atomic_open("weights.bin") as f:
+    ...     f.write(b"...")
+
+    If the block raises, the temporary file is removed and ``path`` is untouched.
+
+    Raises
+    ------
+    ValueError
+        If ``mode`` is not a write mode (``"w"``, ``"wb"``, ``"x"``-less).
+    """
+    if mode not in ("w", "wb", "wt"):
+        raise ValueError(f"atomic_open writes a whole file: mode must be 'w' or 'wb', got {mode!r}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    with atomic_open(path, "w") as f:
+        f.write(text)
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
+    """Write ``obj`` as JSON (sorted keys, trailing newline) to ``path`` atomically.
+
+    Raises
+    ------
+    TypeError
+        If ``obj`` is not JSON-serialisable (nothing is written then).
+    """
+    text = json.dumps(obj, indent=indent, sort_keys=True) + "\n"  # fails before touching disk
+    atomic_write_text(path, text)
+
+
+def atomic_save(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> str:
+    """Call ``write(f)`` on a binary temporary file, install it at ``path``, return its SHA-256.
+
+    >>> digest = atomic_save("ckpt.pt", lambda f: torch.save(state, f))
+    """
+    with atomic_open(path, "wb") as f:
+        write(f)
+    return sha256_file(path)
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes (read in 1 MiB chunks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Makes the rename durable; not possible on every OS/filesystem (Windows), where it is a no-op.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,289 @@
+"""The run directory: where one search keeps its settings, store, checkpoints and report.
+
+::
+
+    RUN_DIR/
+      run.json        settings: {"command", "args", "study_name", "entry", "report", "storage"?,
+                      "created", "budgetnas_version"} -- written once, atomically
+      status.json     {"state": running|complete|failed|interrupted, "pid", "host", "updated"}
+      study.db        the SQLite store (SQLStorage), unless run.json names a "storage" URL
+      checkpoints/    supernet / controller weights (atomic writes, recorded in the store)
+      report/         the report and plots, regenerated from the store
+
+``entry`` and ``report`` are ``"module:function"`` strings: ``budgetnas resume RUN_DIR`` calls
+``entry(run_dir, force=...)``, ``budgetnas report RUN_DIR`` calls ``report(run_dir)``; that is
+how a command (e.g. ``budgetnas search``) plugs its runs into the generic commands.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from budgetnas.errors import SettingsMismatchError, StoreError
+from budgetnas.store.atomic import atomic_write_json
+from budgetnas.store.sql import SQLStorage
+from budgetnas.study.trial import Trial, TrialState
+
+__all__ = ["EXECUTION_ARGS", "RunDir", "find_runs", "load_entry"]
+
+RUN_FILE, STATUS_FILE, DB_FILE = "run.json", "status.json", "study.db"
+CHECKPOINTS_DIR, REPORT_DIR = "checkpoints", "report"
+EXECUTION_ARGS = frozenset({"n_trials", "max_trials", "timeout", "workers", "executor",
+                            "ray_address", "force", "out", "quiet", "verbose"})
+"""Arguments that may change on resume: how long and where to run, not what is searched
+(results do not depend on the number of workers)."""
+
+_VOLATILE = frozenset({"created", "budgetnas_version", "resumed", "entry", "report"})
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """A run directory (see the module docstring for its layout).
+
+    >>> run = RunDir.create("runs/adult", {"command": "search", "args": {...},
+    ...                                    "entry": "budgetnas.cli.search:resume_run"})
+    >>> study = bn.Study(space, algo, storage=run.storage(), study_name=run.study_name)
+    """
+
+    path: Path
+
+    # ------------------------------------------------------------------ layout
+    @property
+    def settings_path(self) -> Path:
+        return self.path / RUN_FILE
+
+    @property
+    def status_path(self) -> Path:
+        return self.path / STATUS_FILE
+
+    @property
+    def db_path(self) -> Path:
+        return self.path / DB_FILE
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / CHECKPOINTS_DIR
+
+    @property
+    def report_dir(self) -> Path:
+        return self.path / REPORT_DIR
+
+    # ------------------------------------------------------------------ create / open
+    @classmethod
+    def create(cls, path: str | os.PathLike, settings: Mapping[str, Any], *,
+               force: bool = False) -> RunDir:
+        """Start a run in ``path``, or reopen the one there if its settings agree.
+
+        Arguments in :data:`EXECUTION_ARGS` (``n_trials``, ``workers``...) may differ.
+
+        Raises
+        ------
+        SettingsMismatchError
+            When ``path`` holds a run with other settings and ``force`` is False.
+        """
+        run = cls(Path(path))
+        new = json.loads(json.dumps(dict(settings)))  # fails early if not JSON-able
+        if run.settings_path.exists():
+            old = run.settings()
+            diff = _diff(_comparable(old), _comparable(new))
+            if diff and not force:
+                shown = "; ".join(f"{k}: stored {a!r}, given {b!r}" for k, (a, b) in diff.items())
+                raise SettingsMismatchError(
+                    f"{run.path} holds a run with other settings ({shown}). Resume it with "
+                    "the same settings, choose another --out directory, or pass --force to "
+                    "continue it with the new ones.")
+            merged = {**old, **new, "created": old.get("created", time.time())}
+            if merged != old:
+                merged["resumed"] = time.time()
+                atomic_write_json(run.settings_path, merged)
+        else:
+            from budgetnas import __version__
+
+            new.setdefault("study_name", "search")
+            new.update(created=time.time(), budgetnas_version=__version__)
+            atomic_write_json(run.settings_path, new)
+        run.checkpoints_dir.mkdir(exist_ok=True)
+        run.report_dir.mkdir(exist_ok=True)
+        return run
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> RunDir:
+        """An existing run directory.
+
+        Raises
+        ------
+        StoreError
+            When ``path`` has no ``run.json`` (not a run directory).
+        """
+        run = cls(Path(path))
+        if not run.settings_path.is_file():
+            raise StoreError(f"{run.path} is not a run directory: it has no {RUN_FILE}. "
+                             "Give the --out directory of a `budgetnas search` run.")
+        return run
+
+    def settings(self) -> dict[str, Any]:
+        """The parsed ``run.json``."""
+        try:
+            return json.loads(self.settings_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise StoreError(f"cannot read {self.settings_path}: {exc}") from exc
+
+    @property
+    def study_name(self) -> str:
+        return str(self.settings().get("study_name", "search"))
+
+    def storage(self) -> SQLStorage:
+        """The run's store: ``run.json``'s ``"storage"`` URL, else ``study.db`` here."""
+        return SQLStorage(self.settings().get("storage") or self.db_path)
+
+    # ------------------------------------------------------------------ status
+    def mark(self, state: str) -> None:
+        """Record the run's state (``running``, ``complete``, ``failed``, ``interrupted``)."""
+        atomic_write_json(self.status_path, {"state": state, "pid": os.getpid(),
+                                             "host": socket.gethostname(), "updated": time.time()})
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[RunDir]:
+        """Mark the run ``running`` for the block, then ``complete``, ``interrupted`` (Ctrl-C)
+        or ``failed``. A ``kill -9`` leaves ``running`` with a dead pid: :meth:`state` reads it
+        as ``interrupted``."""
+        self.mark("running")
+        try:
+            yield self
+        except KeyboardInterrupt:
+            self.mark("interrupted")
+            raise
+        except BaseException:
+            self.mark("failed")
+            raise
+        self.mark("complete")
+
+    def state(self) -> str:
+        """``running``, ``complete``, ``failed``, ``interrupted``, or ``new`` (never started)."""
+        try:
+            status = json.loads(self.status_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return "new"
+        state = status.get("state", "new")
+        if state == "running" and status.get("host") == socket.gethostname():
+            from budgetnas.study.study import _pid_alive
+
+            if not _pid_alive(int(status.get("pid", -1))):
+                return "interrupted"
+        return state
+
+    # ------------------------------------------------------------------ summary
+    def summary(self, top_k: int = 5) -> dict[str, Any]:
+        """What ``budgetnas show`` prints: state, trial counts, best child, top-k, budget use.
+
+        Raises
+        ------
+        StoreError
+            When the store has no study of this run's name.
+        """
+        settings, storage = self.settings(), self.storage()
+        try:
+            sid = storage.get_study_id(self.study_name)
+            if sid is None:
+                raise StoreError(f"{self.path}: the store has no study {self.study_name!r} yet "
+                                 "(the run was stopped before its first trial)")
+            trials = storage.load_trials(sid)
+            direction = storage.get_settings(sid).get("direction", "maximize")
+        finally:
+            storage.dispose()
+        counts = {s.value: 0 for s in TrialState}
+        for t in trials:
+            counts[t.state.value] += 1
+        complete = [t for t in trials if t.state is TrialState.COMPLETE]
+        complete.sort(key=lambda t: t.value, reverse=direction == "maximize")
+        args = settings.get("args", {})
+        target = args.get("n_trials") or args.get("max_trials")
+        finished = sum(counts[s] for s in ("complete", "failed", "pruned"))
+        starts = [t.datetime_start for t in trials if t.datetime_start]
+        ends = [t.datetime_complete for t in trials if t.datetime_complete]
+        return {
+            "path": str(self.path), "command": settings.get("command"),
+            "study_name": self.study_name, "state": self.state(), "direction": direction,
+            "trials": counts, "n_trials": len(trials),
+            "budget": {"finished": finished, "target": target,
+                       "elapsed_s": (max(ends) - min(starts)) if starts and ends else 0.0,
+                       "trial_s": sum(t.duration or 0.0 for t in trials)},
+            "best": _trial_summary(complete[0]) if complete else None,
+            "top_k": [_trial_summary(t) for t in complete[:top_k]],
+            "args": args,
+        }
+
+
+def find_runs(root: str | os.PathLike, max_depth: int = 4) -> list[RunDir]:
+    """Run directories under ``root`` (itself included), up to ``max_depth`` levels down."""
+    root = Path(root)
+    found: list[RunDir] = []
+
+    def walk(d: Path, depth: int) -> None:
+        if (d / RUN_FILE).is_file():
+            found.append(RunDir(d))
+            return
+        if depth >= max_depth:
+            return
+        try:
+            children = sorted(p for p in d.iterdir() if p.is_dir() and not p.name.startswith("."))
+        except OSError:
+            return
+        for child in children:
+            walk(child, depth + 1)
+
+    walk(root, 0)
+    return found
+
+
+def load_entry(spec: str) -> Callable[..., Any]:
+    """Import ``"package.module:function"``.
+
+    Raises
+    ------
+    ImportError
+        When the module or the function does not exist (the message names it).
+    """
+    module, _, name = spec.partition(":")
+    if not module or not name:
+        raise ImportError(f"an entry point is 'package.module:function', got {spec!r}")
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise ImportError(f"cannot load {spec!r}: {exc}") from exc
+    return fn
+
+
+def _trial_summary(t: Trial) -> dict[str, Any]:
+    return {"number": t.number, "value": t.value, "dna": list(t.dna),
+            "params": getattr(t, "params", None), "seed": t.seed,
+            "metrics": {k: v for k, v in t.metrics.items() if isinstance(v, (int, float, str))},
+            "duration_s": t.duration}
+
+
+def _comparable(settings: Mapping[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in settings.items() if k not in _VOLATILE}
+    if isinstance(out.get("args"), Mapping):
+        out["args"] = {k: v for k, v in out["args"].items() if k not in EXECUTION_ARGS}
+    out.setdefault("study_name", "search")
+    return out
+
+
+def _diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    out = {}
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k, "<unset>"), new.get(k, "<unset>")
+        if k == "args" and isinstance(a, Mapping) and isinstance(b, Mapping):
+            out.update({f"args.{kk}": v for kk, v in _diff(a, b).items()})
+        elif a != b:
+            out[k] = (a, b)
+    return out

@@ -1,0 +1,939 @@
+"""Tabular NAS end to end: a table and a parameter budget in, the best MLP that fits out.
+
+:func:`search_table` runs the whole TabNAS recipe (Yang et al., NeurIPS 2022, §3): preprocess the
+table, build the MLP search space, search it under the hard budget (one-shot weight sharing with
+rejection sampling by default), retrain the most probable feasible child from scratch with early
+stopping, and measure it on the test split next to the best of an equal-compute set of random
+feasible children trained standalone and scikit-learn's HistGradientBoosting on the same split.
+
+Example
+-------
+>>> from budgetnas.tabular.search import search_table
+>>> result = search_table(dataset="adult", max_params=5000, steps=500, seed=0)
+>>> result.widths, result.params <= 5000, round(result.test_metrics["accuracy"], 2)
+((48, 24), True, 0.85)  # doctest: +SKIP
+>>> result.save("runs/adult")  # architecture, weights, ONNX, metrics, report
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import os
+import pickle
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from budgetnas.errors import DataError, InfeasibleBudgetError, SearchConfigError
+from budgetnas.oneshot import (
+    BatchStream,
+    Callback,
+    OneShotResult,
+    OneShotSearch,
+    StepRecord,
+    SupervisedTask,
+    accuracy_reward,
+    policy_probabilities,
+)
+from budgetnas.search.random import Random
+from budgetnas.space import DNA
+from budgetnas.spaces.mlp import DEFAULT_DEPTHS, DEFAULT_WIDTHS, MLPSpace
+from budgetnas.study import Study
+from budgetnas.supernet.mlp import MLPSupernet, SlicedAdam
+from budgetnas.tabular.baseline import BaselineResult, hgb_baseline
+from budgetnas.tabular.data import TabularData, load_tabular, read_table
+from budgetnas.tabular.datasets import load_dataset
+from budgetnas.tabular.metrics import (
+    PRIMARY_METRIC,
+    evaluate_model,
+    outputs_to_predictions,
+    predict_outputs,
+)
+from budgetnas.tabular.train import TrainResult, build_mlp, task_loss, train_mlp
+
+__all__ = [
+    "ALGORITHMS",
+    "ChildResult",
+    "Progress",
+    "Recipe",
+    "SavedRun",
+    "TableSearchResult",
+    "UnconstrainedBudgetWarning",
+    "load_run",
+    "most_probable_feasible",
+    "resolve_device",
+    "search_table",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Search algorithms of :func:`search_table`: two one-shot controllers, three trial-based searches.
+ALGORITHMS = ("tabnas", "abs", "random", "evolution", "predictor")
+ONE_SHOT = ("tabnas", "abs")
+
+#: ``progress(phase, done, total)``: called as work advances; ``total`` may be None when unknown.
+Progress = Callable[[str, float, "float | None"], None]
+
+RUN_FILES = ("architecture.json", "model.safetensors", "model.onnx", "metrics.json",
+             "preprocessor.pkl", "history.csv", "children.csv", "report.md")
+
+
+class UnconstrainedBudgetWarning(UserWarning):
+    """The budget is at least the largest child's size: the search is unconstrained."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a child is trained standalone (final model, random children, trial-based searches).
+
+    Adam on mini-batches with early stopping on the validation loss
+    (:func:`budgetnas.tabular.train.train_model`); every standalone child uses the same recipe
+    and the same seed, so their differences are the architectures'.
+    """
+
+    lr: float = 1e-3
+    batch_size: int = 256
+    max_epochs: int = 50
+    patience: int = 5
+    weight_decay: float = 0.0
+    max_train_rows: int | None = None
+
+    def kwargs(self) -> dict[str, Any]:
+        return {"lr": self.lr, "batch_size": self.batch_size, "max_epochs": self.max_epochs,
+                "patience": self.patience, "weight_decay": self.weight_decay,
+                "max_train_rows": self.max_train_rows}
+
+
+@dataclass
+class ChildResult:
+    """A child trained standalone: its widths, size, validation metric and time."""
+
+    widths: tuple[int, ...]
+    params: int
+    val_metric: float
+    seconds: float
+    source: str
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    epochs: int = 0
+
+
+@dataclass
+class TableSearchResult:
+    """Everything :func:`search_table` produced.
+
+    Attributes
+    ----------
+    widths : tuple of int
+        Hidden widths of the final model.
+    dna : DNA
+        Its DNA in ``space``.
+    params : int
+        Its parameters (weights + biases).
+    model : torch.nn.Module
+        The final model (``Linear``/``ReLU`` stack, CPU, eval mode), trained from scratch;
+        outputs are logits (classification) or values in the target's units (regression).
+    val_metrics, test_metrics : dict
+        Metrics of the final model (accuracy, balanced accuracy, ROC AUC, log loss; RMSE, MAE, R²).
+    random_children : list of ChildResult
+        The random feasible children trained standalone for comparison.
+    random_best : ChildResult or None
+        The best of them by validation metric, with its test metrics.
+    hgb : BaselineResult or None
+        HistGradientBoosting on the same split.
+    oneshot : OneShotResult or None
+        Step history and policy snapshots of a one-shot search.
+    trials : list of ChildResult
+        Children trained by a trial-based search.
+    timings : dict
+        Seconds per phase (``data``, ``reference``, ``search``, ``final``, ``random``, ``total``).
+    notices : list of str
+        What the run changed or warned about.
+    """
+
+    data: TabularData
+    space: MLPSpace
+    max_params: float
+    algorithm: str
+    seed: int
+    widths: tuple[int, ...]
+    dna: DNA
+    params: int
+    model: nn.Module
+    final: TrainResult
+    val_metrics: dict[str, float]
+    test_metrics: dict[str, float]
+    random_children: list[ChildResult] = field(default_factory=list)
+    random_best: ChildResult | None = None
+    hgb: BaselineResult | None = None
+    oneshot: OneShotResult | None = None
+    trials: list[ChildResult] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
+    dataset_name: str | None = None
+
+    @property
+    def task(self) -> str:
+        return self.data.task
+
+    @property
+    def primary_metric(self) -> str:
+        """``accuracy`` for classification, ``r2`` for regression."""
+        return PRIMARY_METRIC[self.data.task]
+
+    def metrics_dict(self) -> dict[str, Any]:
+        """The run's numbers as plain JSON-compatible values (what ``metrics.json`` holds)."""
+        rb = self.random_best
+        return {
+            "task": self.task,
+            "primary_metric": self.primary_metric,
+            "algorithm": self.algorithm,
+            "max_params": self.max_params,
+            "final": {"widths": list(self.widths), "params": self.params,
+                      "val": self.val_metrics, "test": self.test_metrics,
+                      "best_epoch": self.final.best_epoch, "train_seconds": self.final.seconds},
+            "random_best": None if rb is None else {
+                "widths": list(rb.widths), "params": rb.params, "val_metric": rb.val_metric,
+                "test": rb.test_metrics, "n_children": len(self.random_children)},
+            "hist_gradient_boosting": None if self.hgb is None else {
+                "val": self.hgb.val_metrics, "test": self.hgb.test_metrics,
+                "seconds": self.hgb.seconds},
+            "search": {"steps": None if self.oneshot is None else self.oneshot.steps_done,
+                       "trials": len(self.trials) or None,
+                       "stopped": None if self.oneshot is None else self.oneshot.stopped},
+            "data": {"n_train": len(self.data.y_train), "n_val": len(self.data.y_val),
+                     "n_test": len(self.data.y_test), "n_features": self.data.n_features,
+                     "target": self.data.target, "dataset": self.dataset_name},
+            "space": {"widths": list(self.space.widths), "depths": list(self.space.depths),
+                      "size": self.space.size, "min_params": self.space.min_params(),
+                      "max_params": self.space.max_params()},
+            "settings": _jsonable(self.settings),
+            "timings": self.timings,
+            "notices": list(self.notices),
+        }
+
+    def predict_outputs(self, frame: pd.DataFrame) -> np.ndarray:
+        """Probabilities (classification) or values (regression) for raw rows of the table."""
+        X = self.data.transform(frame)
+        return outputs_to_predictions(predict_outputs(self.model, X), self.task)
+
+    def save(self, out: str | os.PathLike, *, overwrite: bool = False, onnx: bool = True,
+             plots: bool = True) -> Path:
+        """Write the run directory: architecture, weights, ONNX, metrics, history, report.
+
+        The directory is built in a temporary sibling and renamed into place at the end, so an
+        error leaves no half-written run directory.
+
+        Parameters
+        ----------
+        out : path
+            The run directory to create.
+        overwrite : bool
+            Replace an existing non-empty directory.
+        onnx : bool
+            Export ``model.onnx`` (needs the ``onnx`` extra; skipped with a notice if missing).
+        plots : bool
+            Draw the report's PNG plots (needs matplotlib; skipped with a notice if missing).
+
+        Returns
+        -------
+        pathlib.Path
+            The run directory.
+
+        Raises
+        ------
+        FileExistsError
+            If ``out`` exists, is not empty and ``overwrite`` is False.
+        """
+        from budgetnas.report.tabular import write_tabular_report
+
+        out = Path(out)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+            raise FileExistsError(f"{str(out)!r} already exists and is not empty; choose another "
+                                  "output directory or pass overwrite=True (--overwrite)")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+        try:
+            self._write_files(tmp, onnx=onnx)
+            write_tabular_report(self, tmp, plots=plots)
+            _install_dir(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return out
+
+    def _write_files(self, d: Path, onnx: bool) -> None:
+        from safetensors.torch import save_file
+
+        arch = {"widths": list(self.widths), "dna": list(self.dna), "params": self.params,
+                "n_in": self.data.n_features, "n_out": self.data.n_outputs, "task": self.task,
+                "target": self.data.target,
+                "classes": None if self.data.classes_ is None else [_py(c) for c in self.data.classes_],
+                "layers": "Linear -> ReLU per hidden width, then Linear (budgetnas.tabular.train.build_mlp)",
+                "space": {"widths": list(self.space.widths), "depths": list(self.space.depths)}}
+        (d / "architecture.json").write_text(json.dumps(arch, indent=2) + "\n")
+        state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        save_file(state, str(d / "model.safetensors"), metadata={"widths": json.dumps(arch["widths"])})
+        (d / "metrics.json").write_text(json.dumps(self.metrics_dict(), indent=2, default=_py) + "\n")
+        with open(d / "preprocessor.pkl", "wb") as f:
+            pickle.dump(_preprocessing_state(self.data), f)
+        self.history_frame().to_csv(d / "history.csv", index=False)
+        self.children_frame().to_csv(d / "children.csv", index=False)
+        if onnx:
+            note = _export_onnx(self.model, self.data.n_features, d / "model.onnx")
+            if note:
+                self.notices.append(note)
+
+    def history_frame(self) -> pd.DataFrame:
+        """One row per one-shot step (empty for trial-based searches)."""
+        if self.oneshot is None:
+            return pd.DataFrame(columns=["step", "phase", "widths", "trained", "params", "loss", "reward"])
+        return pd.DataFrame([{"step": r.step, "phase": r.phase,
+                              "widths": _wstr(self.space.widths_of(list(r.dna))),
+                              "trained": _wstr(r.trained), "params": r.cost, "loss": r.loss,
+                              "reward": r.reward, "seconds": r.seconds}
+                             for r in self.oneshot.history])
+
+    def children_frame(self) -> pd.DataFrame:
+        """Every evaluated child: ``source`` (oneshot / trial / random / final), widths, params, metric."""
+        rows = []
+        for child in self.evaluated_children():
+            rows.append({"source": child.source, "widths": _wstr(child.widths),
+                         "params": child.params, "val_metric": child.val_metric,
+                         "seconds": child.seconds,
+                         "test_metric": child.test_metrics.get(self.primary_metric, math.nan)})
+        return pd.DataFrame(rows, columns=["source", "widths", "params", "val_metric", "seconds",
+                                           "test_metric"])
+
+    def evaluated_children(self) -> list[ChildResult]:
+        """Children with a measured quality: one-shot samples (mean validation-batch reward with
+        shared weights), trial-based and random children (standalone), and the final model."""
+        out: list[ChildResult] = []
+        if self.oneshot is not None:
+            stats: dict[tuple, list[float]] = {}
+            for r in self.oneshot.history:
+                if r.reward is not None:
+                    stats.setdefault(tuple(r.dna), []).append(r.reward)
+            for dna, rewards in stats.items():
+                widths = self.space.widths_of(list(dna))
+                out.append(ChildResult(widths, self.space.params(list(dna)),
+                                       float(np.mean(rewards)), 0.0, "oneshot", epochs=len(rewards)))
+        out += self.trials + self.random_children
+        out.append(ChildResult(self.widths, self.params, self.final.val_metric, self.final.seconds,
+                               "final", self.test_metrics, self.final.best_epoch))
+        return out
+
+
+# ------------------------------------------------------------------------------------------------
+# The entry point
+
+
+def search_table(
+    data: TabularData | str | os.PathLike | pd.DataFrame | None = None,
+    target: str | None = None,
+    *,
+    max_params: float,
+    dataset: str | None = None,
+    test: str | os.PathLike | pd.DataFrame | None = None,
+    task: str | None = None,
+    algorithm: str = "tabnas",
+    steps: int | None = None,
+    n_trials: int | None = None,
+    time_budget_s: float | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    widths: Sequence[int] = DEFAULT_WIDTHS,
+    depths: Sequence[int] = DEFAULT_DEPTHS,
+    batch_size: int = 256,
+    supernet_lr: float = 1e-3,
+    warmup_fraction: float = 0.25,
+    recipe: Recipe | None = None,
+    n_random: int | None = None,
+    reference: bool = True,
+    drop_columns: Sequence[str] = (),
+    strict_columns: bool = False,
+    progress: Progress | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> TableSearchResult:
+    """Find, train and measure the most accurate MLP with at most ``max_params`` parameters.
+
+    Steps: load and preprocess the table (:func:`budgetnas.tabular.load_tabular`); build the
+    :class:`~budgetnas.spaces.mlp.MLPSpace` (depth 1–4, 20 widths 8–512 by default) and the hard
+    constraint ``params <= max_params``; search; retrain the chosen child from scratch with early
+    stopping on validation (:class:`Recipe`); report its test metrics next to the best of
+    ``n_random`` random feasible children trained standalone with the same recipe and seed, and
+    HistGradientBoosting on the same split.
+
+    Algorithms (``algorithm``):
+
+    - ``"tabnas"`` (default): one-shot weight sharing with TabNAS rejection sampling and the
+      corrected REINFORCE gradient (Yang et al. 2022, §3); the final child is the most probable
+      feasible one under the learned policy.
+    - ``"abs"``: the same loop with TuNAS's absolute-value reward ``Q + β|T/T0 − 1|`` (Bender
+      et al. 2020, §3.2), which samples infeasible children too; the final child is the most
+      probable *feasible* one.
+    - ``"random"``, ``"evolution"``, ``"predictor"``: trial-based searches (uniform random,
+      regularized evolution, neural predictor) that train ``n_trials`` children standalone
+      with the recipe; the final model is the best by validation metric.
+
+    Parameters
+    ----------
+    data : TabularData, path or DataFrame, optional
+        The table (CSV / Parquet path or DataFrame, with ``target``), or data already prepared
+        by :func:`~budgetnas.tabular.load_tabular`. Give ``data`` or ``dataset``.
+    target : str, optional
+        The target column (required for a path or DataFrame).
+    max_params : float
+        The budget: parameters (weights + biases) of the MLP, ``n_in → widths → n_out``.
+    dataset : str, optional
+        A named data set (``"adult"``, shipped inside the package) instead of ``data``.
+    test : path or DataFrame, optional
+        A separate test table; otherwise a stratified 70/15/15 train/validation/test split.
+    task : {"binary", "multiclass", "regression"}, optional
+        Overrides task detection.
+    algorithm : str
+        One of :data:`ALGORITHMS`.
+    steps : int, optional
+        One-shot steps (warm-up included). Default: about 8 epochs of the training split,
+        between 1,500 and 6,000 steps.
+    n_trials : int, optional
+        Children trained by a trial-based search (default 12).
+    time_budget_s : float, optional
+        Wall-clock seconds for the search phase (one-shot steps or trials); it stops early when
+        they run out. The random comparison gets the same time; final training and the
+        reference come on top.
+    seed : int
+        Seeds the split, the search, and every standalone training.
+    device : {"auto", "cpu", "cuda"}
+    widths, depths : sequence of int
+        The search space (see :class:`~budgetnas.spaces.mlp.MLPSpace`).
+    batch_size : int
+        Supernet training batch; the validation batch for rewards is 4× larger (TuNAS).
+    supernet_lr : float
+        Adam learning rate of the shared weights.
+    warmup_fraction : float
+        Share of one-shot steps that train the supernet alone with layer warm-up.
+    recipe : Recipe, optional
+        Standalone training recipe (default :class:`Recipe()`).
+    n_random : int, optional
+        Random feasible children to train for the comparison. Default: as many as fit in the
+        search's wall-clock time (at least 3, at most 30) for a one-shot search — equal compute —
+        and the number of trials for a trial-based one; 0 disables the comparison.
+    reference : bool
+        Fit HistGradientBoosting on the same split.
+    drop_columns : sequence of str
+        Columns that are not features.
+    strict_columns : bool
+        Raise :class:`DataError` on an all-missing feature column instead of dropping it with a
+        notice (the command line sets this).
+    progress : callable, optional
+        ``progress(phase, done, total)``.
+    callbacks : sequence of Callback
+        Hooks of the one-shot loop (e.g. checkpoints).
+
+    Returns
+    -------
+    TableSearchResult
+
+    Raises
+    ------
+    DataError
+        Bad input data (see :func:`~budgetnas.tabular.load_tabular`), or an all-missing column
+        with ``strict_columns``.
+    InfeasibleBudgetError
+        ``max_params`` is below the smallest child (the message names the minimum).
+    SearchConfigError
+        Unknown algorithm, or inconsistent settings.
+
+    Warns
+    -----
+    UnconstrainedBudgetWarning
+        ``max_params`` is at least the largest child's size.
+    """
+    t_start = time.perf_counter()
+    algorithm = _check_algorithm(algorithm)
+    recipe = recipe or Recipe()
+    dev = resolve_device(device)
+    report = progress or (lambda phase, done, total: None)
+    notices: list[str] = []
+
+    report("data", 0, 1)
+    prepared, dataset_name = _prepare_data(data, target, dataset=dataset, test=test, task=task,
+                                           seed=seed, drop_columns=drop_columns,
+                                           strict_columns=strict_columns)
+    notices += prepared.notices
+    space = MLPSpace(prepared.n_features, prepared.n_outputs, widths, depths)
+    budget = check_budget(space, max_params, notices)
+    report("data", 1, 1)
+    timings = {"data": time.perf_counter() - t_start}
+
+    hgb = None
+    if reference:
+        report("reference", 0, 1)
+        t0 = time.perf_counter()
+        hgb = hgb_baseline(prepared, seed=seed)
+        timings["reference"] = time.perf_counter() - t0
+        report("reference", 1, 1)
+
+    settings = {"algorithm": algorithm, "max_params": max_params, "seed": seed,
+                "device": str(dev), "batch_size": batch_size, "supernet_lr": supernet_lr,
+                "warmup_fraction": warmup_fraction, "recipe": recipe.kwargs(),
+                "time_budget_s": time_budget_s, "widths": list(space.widths),
+                "depths": list(space.depths)}
+    t0 = time.perf_counter()
+    oneshot = None
+    trials: list[ChildResult] = []
+    trial_models: dict[tuple, TrainResult] = {}
+    if algorithm in ONE_SHOT:
+        steps = steps or default_steps(len(prepared.y_train), batch_size)
+        settings["steps"] = steps
+        oneshot, dna = _run_oneshot(prepared, space, budget, algorithm, steps=steps, seed=seed,
+                                    device=dev, batch_size=batch_size, lr=supernet_lr,
+                                    warmup_fraction=warmup_fraction, time_budget_s=time_budget_s,
+                                    report=report, callbacks=callbacks)
+        if oneshot.stopped == "time":
+            notices.append(f"the time budget ended the search after {oneshot.steps_done:,} of "
+                           f"{steps:,} steps")
+    else:
+        n_trials = int(n_trials or 12)
+        settings["n_trials"] = n_trials
+        trials, trial_models = _run_trials(prepared, space, budget, algorithm, n_trials=n_trials,
+                                           seed=seed, device=dev, recipe=recipe,
+                                           time_budget_s=time_budget_s, report=report)
+        best = max(trials, key=lambda c: c.val_metric)
+        dna = space.dna_of(best.widths)
+    timings["search"] = time.perf_counter() - t0
+
+    chosen = space.widths_of(list(dna))
+    report("final", 0, 1)
+    t0 = time.perf_counter()
+    if algorithm in ONE_SHOT:
+        final = train_mlp(prepared, chosen, seed=seed, device=dev, **recipe.kwargs())
+    else:
+        final = trial_models[chosen]  # already trained from scratch with the same recipe
+    model = final.model.to("cpu").eval()
+    test_metrics = evaluate_model(model, prepared.X_test, prepared.y_test, prepared.task,
+                                  n_classes=prepared.n_classes or None)
+    timings["final"] = time.perf_counter() - t0
+    report("final", 1, 1)
+
+    random_children: list[ChildResult] = []
+    random_best = None
+    if algorithm == "random":
+        random_children = []
+        notices.append("the search itself is random search: its trials are the random comparison")
+        random_best = max(trials, key=lambda c: c.val_metric)
+        random_best.test_metrics = test_metrics
+    elif n_random != 0:
+        t0 = time.perf_counter()
+        if n_random is None:
+            count, seconds = (None, timings["search"]) if algorithm in ONE_SHOT else (len(trials), None)
+        else:
+            count, seconds = int(n_random), None
+        random_children, random_model = _random_children(
+            prepared, space, budget, count=count, seconds=seconds, seed=seed, device=dev,
+            recipe=recipe, report=report)
+        random_best = max(random_children, key=lambda c: c.val_metric)
+        random_best.test_metrics = evaluate_model(random_model, prepared.X_test, prepared.y_test,
+                                                  prepared.task, n_classes=prepared.n_classes or None)
+        timings["random"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - t_start
+
+    return TableSearchResult(
+        data=prepared, space=space, max_params=float(max_params), algorithm=algorithm, seed=seed,
+        widths=tuple(chosen), dna=DNA(dna), params=space.params(list(dna)), model=model,
+        final=final, val_metrics=final.val_metrics, test_metrics=test_metrics,
+        random_children=random_children, random_best=random_best, hgb=hgb, oneshot=oneshot,
+        trials=trials, settings=settings, timings=timings, notices=notices,
+        dataset_name=dataset_name)
+
+
+# ------------------------------------------------------------------------------------------------
+# Pieces
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"`` → CUDA when available, else CPU; ``"cpu"`` / ``"cuda"`` as given.
+
+    Raises
+    ------
+    SearchConfigError
+        For another name, or ``"cuda"`` without a CUDA device.
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
+        raise SearchConfigError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise SearchConfigError("device 'cuda' was asked for but torch sees no CUDA device; "
+                                "use --device cpu or auto")
+    return torch.device(device)
+
+
+def default_steps(n_train: int, batch_size: int) -> int:
+    """One-shot steps by default: about 8 epochs of the training split, within [1500, 6000]."""
+    return int(min(6000, max(1500, round(8 * n_train / batch_size))))
+
+
+def check_budget(space: MLPSpace, max_params: float, notices: list[str] | None = None):
+    """The constraint ``params <= max_params`` on ``space``, checked against its extremes.
+
+    Raises
+    ------
+    InfeasibleBudgetError
+        If ``max_params`` is below the smallest child; the message names the minimum.
+
+    Warns
+    -----
+    UnconstrainedBudgetWarning
+        If ``max_params`` is at least the largest child (every child fits).
+    """
+    try:
+        max_params = float(max_params)
+    except (TypeError, ValueError):
+        raise SearchConfigError(f"max_params must be a number, got {max_params!r}") from None
+    if not math.isfinite(max_params) or max_params <= 0:
+        raise SearchConfigError(f"max_params must be a positive number, got {max_params!r}")
+    smallest, largest = space.min_params(), space.max_params()
+    if max_params < smallest:
+        raise InfeasibleBudgetError(
+            f"max_params={max_params:,.0f} is below the smallest MLP of the search space: "
+            f"the minimum is {smallest:,} parameters (one hidden layer of width "
+            f"{space.widths[0]} for {space.n_in} input features and {space.n_out} output(s)); "
+            f"raise --max-params to at least {smallest:,}")
+    if max_params >= largest:
+        message = (f"max_params={max_params:,.0f} is at least the largest MLP of the space "
+                   f"({largest:,} parameters): the search is unconstrained")
+        warnings.warn(message, UnconstrainedBudgetWarning, stacklevel=3)
+        if notices is not None:
+            notices.append(message)
+    return space.constraint(max_params)
+
+
+def most_probable_feasible(space: MLPSpace, probabilities: Sequence[np.ndarray],
+                           constraint) -> DNA:
+    """The feasible child of highest probability under a factorised policy, by enumeration.
+
+    ``log p(x) = Σ_active log p_d[x_d]`` over the active decisions of each child; the
+    per-decision argmax can be infeasible, so the maximum is taken over the feasible set
+    (TabNAS, Yang et al. 2022, §3.3). Exact; enumerates ``space.size`` children as arrays.
+
+    Raises
+    ------
+    InfeasibleBudgetError
+        If no child is feasible.
+    """
+    X = space.all_vectors()
+    ok = np.asarray(constraint.feasible_batch(X), dtype=bool)
+    if not ok.any():
+        raise InfeasibleBudgetError("no child of the space is feasible under the constraint")
+    X = X[ok]
+    logp = np.zeros(len(X))
+    for d, p in enumerate(probabilities):
+        col = X[:, d]
+        live = col >= 0
+        logp[live] += np.log(np.maximum(np.asarray(p, dtype=np.float64)[col[live]], 1e-300))
+    return space.spec.from_vector(X[int(np.argmax(logp))])
+
+
+def _check_algorithm(algorithm: str) -> str:
+    name = str(algorithm).lower()
+    if name not in ALGORITHMS:
+        raise SearchConfigError(f"unknown algorithm {algorithm!r}; choose one of {list(ALGORITHMS)}")
+    return name
+
+
+def _prepare_data(data, target, *, dataset, test, task, seed, drop_columns, strict_columns
+                  ) -> tuple[TabularData, str | None]:
+    if isinstance(data, TabularData):
+        return data, None
+    if (data is None) == (dataset is None):
+        raise DataError("give either a table (a path or DataFrame, with target=...) or a named "
+                        "dataset (dataset='adult'), not both and not neither")
+    name = None
+    if dataset is not None:
+        train_df, test_df, dataset_target = load_dataset(dataset)
+        data, test, name = train_df, test_df if test is None else test, dataset
+        target = target or dataset_target
+    if target is None:
+        raise DataError("target=... is required: the name of the column to predict")
+    frame = read_table(data)
+    test_frame = None if test is None else read_table(test)
+    if strict_columns:
+        _reject_all_missing(frame, "the data")
+        if test_frame is not None:
+            _reject_all_missing(test_frame, "the test data", only=list(frame.columns))
+    return load_tabular(frame, target, test=test_frame, task=task, seed=seed,
+                        drop_columns=drop_columns), name
+
+
+def _reject_all_missing(frame: pd.DataFrame, where: str, only: list | None = None) -> None:
+    empty = [str(c) for c in frame.columns if frame[c].isna().all() and (only is None or c in only)]
+    if empty:
+        raise DataError(f"column(s) {empty} of {where} are missing in every row; drop them from "
+                        "the file or pass --drop COLUMN for each")
+
+
+def _run_oneshot(data: TabularData, space: MLPSpace, budget, algorithm: str, *, steps: int,
+                 seed: int, device: torch.device, batch_size: int, lr: float,
+                 warmup_fraction: float, time_budget_s: float | None, report: Progress,
+                 callbacks: Sequence[Callback]) -> tuple[OneShotResult, DNA]:
+    """Build the MLP supernet task and run :class:`~budgetnas.oneshot.OneShotSearch`."""
+    max_widths = space.feasible_max_widths(budget.max)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        supernet = MLPSupernet(space.n_in, max_widths, space.n_out).to(device)
+    X_train = torch.as_tensor(data.X_train, device=device)
+    X_val = torch.as_tensor(data.X_val, device=device)
+    y_train, y_val = _targets(data, data.y_train, device), _targets(data, data.y_val, device)
+    task_name = data.task
+    loss_fn = lambda out, y: task_loss(out, y, task_name)  # noqa: E731
+    reward_fn = accuracy_reward if task_name != "regression" else _r2_reward
+    task = SupervisedTask(
+        supernet, SlicedAdam(supernet, lr=lr),
+        BatchStream(X_train, y_train, batch_size, seed=seed),
+        BatchStream(X_val, y_val, 4 * batch_size, seed=seed + 1),
+        loss_fn, reward_fn, decode=lambda dna: space.widths_of(list(dna)),
+        warmup=supernet.warmup_widths)
+    controller = _make_controller(algorithm, seed, budget)
+
+    class _Report(Callback):
+        def on_step(self, search, record: StepRecord) -> None:
+            if record.step % 25 == 0 or search.step == search.steps:
+                report("search", search.step, search.steps)
+
+    search = OneShotSearch(task, controller, space.spec, constraints=[budget],
+                           cost=space.param_cost(), steps=steps,
+                           warmup_fraction=warmup_fraction, seed=seed,
+                           callbacks=[_Report(), *callbacks], time_budget_s=time_budget_s)
+    result = search.run()
+    if hasattr(controller, "most_probable_feasible"):
+        dna = controller.most_probable_feasible()
+    else:
+        probs = policy_probabilities(controller)
+        if probs is None:
+            raise SearchConfigError(f"controller {type(controller).__name__} exposes no policy")
+        dna = most_probable_feasible(space, probs, budget)
+    return result, DNA(dna)
+
+
+def _make_controller(algorithm: str, seed: int, budget):
+    from budgetnas import search as algorithms
+
+    if algorithm == "tabnas":
+        return algorithms.TabNAS(seed=seed)
+    return algorithms.Reinforce(reward="abs", seed=seed)
+
+
+def _make_trial_algorithm(algorithm: str, seed: int, n_trials: int):
+    from budgetnas import search as algorithms
+
+    if algorithm == "random":
+        return algorithms.Random(seed=seed)
+    if algorithm == "evolution":
+        population = max(4, n_trials // 3)
+        return algorithms.RegularizedEvolution(population_size=population,
+                                               tournament_size=max(2, population // 3), seed=seed)
+    return algorithms.NeuralPredictor(seed=seed, n_initial=max(4, n_trials // 2))
+
+
+def _run_trials(data: TabularData, space: MLPSpace, budget, algorithm: str, *, n_trials: int,
+                seed: int, device: torch.device, recipe: Recipe, time_budget_s: float | None,
+                report: Progress) -> tuple[list[ChildResult], dict[tuple, TrainResult]]:
+    """A trial-based search: each child proposed is trained standalone; reward = val metric."""
+    algo = _make_trial_algorithm(algorithm, seed, n_trials)
+    study = Study(space.space, algo, constraints=[budget], seed=seed)
+    children: list[ChildResult] = []
+    models: dict[tuple, TrainResult] = {}
+
+    def objective(trial) -> float:
+        widths = tuple(trial.child)
+        res = models.get(widths) or train_mlp(data, widths, seed=seed, device=device,
+                                              **recipe.kwargs())
+        models[widths] = res
+        children.append(ChildResult(widths, space.params(list(trial.dna)), res.val_metric,
+                                    res.seconds, "trial", epochs=len(res.history)))
+        report("search", len(children), n_trials)
+        return res.val_metric
+
+    study.optimize(objective, n_trials=n_trials, timeout=time_budget_s, catch=())
+    if not children:
+        raise SearchConfigError("the trial-based search trained no child (time budget too small?)")
+    return children, models
+
+
+def _random_children(data: TabularData, space: MLPSpace, budget, *, count: int | None,
+                     seconds: float | None, seed: int, device: torch.device, recipe: Recipe,
+                     report: Progress, min_count: int = 3, max_count: int = 30
+                     ) -> tuple[list[ChildResult], nn.Module]:
+    """Random feasible children trained standalone: ``count`` of them, or as many as fit in
+    ``seconds`` (between ``min_count`` and ``max_count``). Returns them and the best model."""
+    sampler = Random(seed=seed + 7919)  # its own stream: independent of the search's draws
+    sampler.setup(space.spec, [budget])
+    children: list[ChildResult] = []
+    best_model, best = None, -math.inf
+    start = time.perf_counter()
+    target = count if count is not None else max_count
+    while len(children) < target:
+        if count is None and len(children) >= min_count and time.perf_counter() - start >= seconds:
+            break
+        dna = sampler.propose()
+        widths = space.widths_of(list(dna))
+        res = train_mlp(data, widths, seed=seed, device=device, **recipe.kwargs())
+        children.append(ChildResult(widths, space.params(list(dna)), res.val_metric, res.seconds,
+                                    "random", epochs=len(res.history)))
+        if res.val_metric > best:
+            best, best_model = res.val_metric, res.model.to("cpu").eval()
+        report("random", len(children), count)
+    assert best_model is not None
+    return children, best_model
+
+
+def _targets(data: TabularData, y: np.ndarray, device: torch.device) -> torch.Tensor:
+    if data.task == "regression":
+        return torch.as_tensor((y - data.y_mean) / data.y_std, dtype=torch.float32, device=device)
+    return torch.as_tensor(y, dtype=torch.int64, device=device)
+
+
+def _r2_reward(outputs: torch.Tensor, y: torch.Tensor) -> float:
+    """1 − MSE on the standardised target: about R² on the batch."""
+    return float(1.0 - torch.mean((outputs[:, 0] - y) ** 2))
+
+
+# ------------------------------------------------------------------------------------------------
+# Run directories
+
+
+@dataclass
+class SavedRun:
+    """A run directory loaded back for prediction (see :func:`load_run`)."""
+
+    path: Path
+    architecture: dict[str, Any]
+    model: nn.Module
+    preprocessing: dict[str, Any]
+
+    @property
+    def task(self) -> str:
+        return self.architecture["task"]
+
+    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Predictions for raw rows: ``prediction`` and, for classification, ``proba_<class>``.
+
+        Raises
+        ------
+        DataError
+            If a feature column of the training data is missing.
+        """
+        columns = self.preprocessing["feature_columns"]
+        frame = frame.rename(columns=str)
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise DataError(f"the data lacks feature columns {missing} that the model was "
+                            f"trained on; it needs: {columns}")
+        pre = self.preprocessing["preprocessor"]
+        X = pre.transform(frame[columns]).astype(np.float32)
+        pred = outputs_to_predictions(predict_outputs(self.model, X), self.task)
+        if self.task == "regression":
+            return pd.DataFrame({"prediction": pred})
+        classes = self.preprocessing["classes"]
+        proba = np.column_stack([1 - pred, pred]) if self.task == "binary" else pred
+        out = pd.DataFrame({"prediction": np.asarray(classes, dtype=object)[proba.argmax(axis=1)]})
+        for i, c in enumerate(classes):
+            out[f"proba_{c}"] = proba[:, i]
+        return out
+
+
+def load_run(path: str | os.PathLike) -> SavedRun:
+    """Load a run directory written by :meth:`TableSearchResult.save`.
+
+    Raises
+    ------
+    DataError
+        If the directory or one of its files is missing or unreadable.
+    """
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    needed = ["architecture.json", "model.safetensors", "preprocessor.pkl"]
+    if not path.is_dir():
+        raise DataError(f"run directory {str(path)!r} does not exist; give the --out directory "
+                        "of a finished `budgetnas search`")
+    missing = [n for n in needed if not (path / n).is_file()]
+    if missing:
+        raise DataError(f"{str(path)!r} is not a complete run directory: {missing} missing")
+    try:
+        arch = json.loads((path / "architecture.json").read_text())
+        with open(path / "preprocessor.pkl", "rb") as f:
+            pre = pickle.load(f)  # noqa: S301 - the user's own run directory
+        model = build_mlp(arch["n_in"], arch["widths"], arch["n_out"])
+        model.load_state_dict(load_file(str(path / "model.safetensors")))
+    except (OSError, ValueError, KeyError, RuntimeError, pickle.UnpicklingError) as exc:
+        raise DataError(f"cannot load the run in {str(path)!r}: {type(exc).__name__}: {exc}") from exc
+    return SavedRun(path, arch, model.eval(), pre)
+
+
+def _preprocessing_state(data: TabularData) -> dict[str, Any]:
+    return {"preprocessor": data.preprocessor, "feature_columns": list(data.feature_columns),
+            "classes": None if data.classes_ is None else [_py(c) for c in data.classes_],
+            "task": data.task, "target": data.target, "y_mean": data.y_mean, "y_std": data.y_std}
+
+
+def _export_onnx(model: nn.Module, n_in: int, path: Path) -> str | None:
+    """Export with the TorchScript exporter (fast, no onnxscript); a notice if it cannot."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(copy.deepcopy(model).eval(), (torch.zeros(1, n_in),), str(path),
+                              input_names=["features"], output_names=["outputs"],
+                              dynamic_axes={"features": {0: "batch"}, "outputs": {0: "batch"}},
+                              dynamo=False)
+    except Exception as exc:  # an optional artefact: the run stays usable without it
+        path.unlink(missing_ok=True)
+        return (f"ONNX export skipped ({type(exc).__name__}: {exc}); install the extra with "
+                "`pip install budgetnas[onnx]`")
+    return None
+
+
+def _install_dir(tmp: Path, out: Path) -> None:
+    """Move the finished temporary directory to ``out`` (replacing an old one last)."""
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+
+
+def _wstr(widths: Sequence[int]) -> str:
+    return "-".join(str(int(w)) for w in widths)
+
+
+def _py(x: Any) -> Any:
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return x
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    return _py(obj)
