@@ -14,6 +14,7 @@ Needs the Fashion-MNIST IDX files (``--data``, default ``../shared/data/image/fa
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import platform
 import statistics
@@ -74,19 +75,26 @@ class TinyMobileNetV3(nn.Module):
                 m.set_condconv_path(path)
 
 
-def latency_ms(model: nn.Module, batch: int, repeats: int, warmup: int = 3) -> float:
-    """Median wall-clock ms of one forward pass (eval, no grad) over ``repeats`` runs."""
-    model.eval()
+def latencies_ms(configs: dict[str, nn.Module], batch: int, repeats: int, warmup: int = 3
+                 ) -> dict[str, float]:
+    """Median ms of one forward pass (eval, no grad) per config, measured round-robin.
+
+    Interleaving the configs within each round spreads any background load evenly over them,
+    so the comparison stays fair on a shared machine.
+    """
     x = torch.randn(batch, 1, 28, 28)
-    times = []
+    times: dict[str, list[float]] = {k: [] for k in configs}
     with torch.no_grad():
-        for _ in range(warmup):
-            model(x)
+        for m in configs.values():
+            m.eval()
+            for _ in range(warmup):
+                m(x)
         for _ in range(repeats):
-            t0 = time.perf_counter()
-            model(x)
-            times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+            for k, m in configs.items():
+                t0 = time.perf_counter()
+                m(x)
+                times[k].append((time.perf_counter() - t0) * 1e3)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def machine() -> str:
@@ -106,8 +114,13 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads for training and latency (1 is robust on a shared machine)")
+    ap.add_argument("--with-base", action="store_true",
+                    help="also train the 1-expert net at width 1.0 (fewer MACs than CondConv)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
 
     x, y = load_fashion_mnist(args.data, "train")
@@ -124,23 +137,40 @@ def main() -> None:
     # the 1-expert net widened until its MACs match the 8-expert net's (closest multiplier)
     widths = [round(1.0 + 0.05 * i, 2) for i in range(0, 21)]
     matched = min(widths, key=lambda w: abs(cost_report(TinyMobileNetV3(w, 1), (1, 1, 28, 28)).macs - base_macs))
-    variants = [("1 expert, width 1.0", 1.0, 1), ("CondConv 8 experts, width 1.0", 1.0, 8),
-                (f"1 expert, width {matched} (MACs matched)", matched, 1)]
+    variants = [(f"1 expert, width {matched} (MACs matched)", matched, 1),
+                ("CondConv 8 experts, width 1.0", 1.0, 8)]
+    if args.with_base:
+        variants.insert(0, ("1 expert, width 1.0", 1.0, 1))
 
-    rows = []
+    rows, nets = [], {}
     for name, width, experts in variants:
         torch.manual_seed(args.seed)
         net = TinyMobileNetV3(width, experts)
         rep = cost_report(net, (1, 1, 28, 28))
         res = train_image_model(net, train, val, test, epochs=args.epochs, batch_size=128,
                                 lr=0.1, weight_decay=4e-5, seed=args.seed)
-        lat = {}
-        for path in (("grouped", "mixture") if experts > 1 else ("plain",)):
-            if experts > 1:
-                net.set_condconv_path(path)
-            lat[path] = (latency_ms(net, 1, args.repeats), latency_ms(net, 64, max(5, args.repeats // 3)))
-        rows.append((name, rep.params, rep.macs, res.val_accuracy, res.test_accuracy, res.seconds, lat))
-        print(name, rep.params, rep.macs, res.test_accuracy, f"{res.seconds:.1f}s", lat, flush=True)
+        rows.append((name, rep.params, rep.macs, res.val_accuracy, res.test_accuracy, res.seconds))
+        nets[name] = net
+        print(name, rep.params, rep.macs, res.test_accuracy, f"{res.seconds:.1f}s", flush=True)
+
+    # latency: one copy per CondConv execution path, all measured round-robin
+    configs: dict[tuple[str, str], nn.Module] = {}
+    for name, net in nets.items():
+        if net.features[-2].num_experts == 1:
+            configs[(name, "plain")] = net
+            continue
+        for path in ("grouped", "mixture"):
+            clone = copy.deepcopy(net)
+            clone.set_condconv_path(path)
+            configs[(name, path)] = clone
+    keyed = {f"{n}|{p}": m for (n, p), m in configs.items()}
+    b1 = latencies_ms(keyed, 1, args.repeats)
+    b64 = latencies_ms(keyed, 64, max(5, args.repeats // 3))
+    lat = {n: {} for n in nets}
+    for (n, p) in configs:
+        lat[n][p] = (b1[f"{n}|{p}"], b64[f"{n}|{p}"])
+    print(lat, flush=True)
+    rows = [r + (lat[r[0]],) for r in rows]
 
     total = time.perf_counter() - t_start
     lines = [
@@ -148,7 +178,8 @@ def main() -> None:
         "",
         "Command: `python benchmarks/condconv.py"
         + (f" --train-size {args.train_size} --epochs {args.epochs} --seed {args.seed}"
-           f" --repeats {args.repeats}") + (f" --out {args.out}`" if args.out else "`"),
+           f" --repeats {args.repeats} --threads {args.threads}")
+        + (" --with-base" if args.with_base else "") + (f" --out {args.out}`" if args.out else "`"),
         "",
         f"Machine: {machine()}.",
         "",
@@ -158,8 +189,9 @@ def main() -> None:
         f"{args.seed}. Network: stride-2 stem, 6 inverted bottlenecks (SE + h-swish in the last 3, "
         "which are the CondConv blocks), 1x1 head to 288, linear classifier. MACs are "
         "multiply-adds per 28x28 image (conv + linear + CondConv routing and kernel mixing, "
-        "grouped path). Latency: median ms of one forward pass in eval mode, no grad "
-        f"({args.repeats} repeats at batch 1, {max(5, args.repeats // 3)} at batch 64).",
+        "grouped path). Latency: median ms of one forward pass in eval mode, no grad, "
+        f"{args.threads} torch thread(s), all rows measured round-robin "
+        f"({args.repeats} rounds at batch 1, {max(5, args.repeats // 3)} at batch 64).",
         "",
         "| variant | params | MACs | val acc | test acc | train s | path | ms @ b1 | ms @ b64 |",
         "|---|---:|---:|---:|---:|---:|---|---:|---:|",

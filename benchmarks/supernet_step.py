@@ -136,7 +136,7 @@ def main() -> None:
         "--threads",
         type=int,
         nargs="+",
-        default=[1, 2],
+        default=[1],
         help="torch intra-op threads (CPU), one table each",
     )
     p.add_argument("--device", default="cpu")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -294,7 +295,7 @@ def test_best_trial_top_k_and_dataframe_values():
 
     empty = bn.Study(space, bn.Random(seed=0))
     with pytest.raises(ValueError, match="no complete trial"):
-        empty.best_trial
+        _ = empty.best_trial
 
 
 def test_minimize_direction():
@@ -381,3 +382,35 @@ def test_dataframe_of_a_large_study_is_a_dataframe():
     assert isinstance(df, pd.DataFrame) and df.shape[0] == 200
     widths = np.array([16, 24, 32, 48])[df["dp:blocks[0].width"].astype(int)]
     np.testing.assert_array_equal(widths, df["value"].to_numpy())
+
+
+def test_asking_does_not_reload_every_stored_trial(monkeypatch):
+    # the in-memory store numbers a new trial in O(1); reloading all trials per ask made a
+    # 20,000-trial study quadratic
+    study = bn.Study(small_space(), bn.Random(seed=0))
+
+    def refuse(study_id):
+        raise AssertionError("load_trials called on the ask/tell path")
+
+    monkeypatch.setattr(study.storage, "load_trials", refuse)
+    study.optimize(lambda t: score(t.child), n_trials=50)
+    assert [t.number for t in study.trials] == list(range(50))
+    monkeypatch.undo()
+    stored = study.storage.load_trials(study.study_id)
+    assert [t.value for t in stored] == [t.value for t in study.trials]
+    assert all(t.child is None for t in stored)
+    stored[0].metrics["x"] = 1  # loaded copies are independent of the store
+    assert study.storage.load_trials(study.study_id)[0].metrics == {}
+
+
+def test_readme_random_search_snippet_runs():
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    text = readme.read_text() if readme.exists() else ""
+    blocks = [b.split("\n", 1)[1] for b in text.split("```python")[1:]]
+    snippet = next((b.split("```")[0] for b in blocks if "bn.sample(space, bn.Random" in b), None)
+    if snippet is None:
+        pytest.skip("README.md does not show the 12-decision random search yet")
+    assert len(snippet.strip().splitlines()) <= 10
+    scope: dict = {}
+    exec(compile(snippet, "README.md", "exec"), scope)  # noqa: S102 -- our own README
+    assert scope["space"].size == 1_679_616 and scope["space"].num_decisions == 12

@@ -200,6 +200,15 @@ def test_detect_task_rule(values, task):
     assert detect_task(pd.Series(values, name="y")) == task
 
 
+def test_test_labels_matched_by_text():
+    rng = np.random.default_rng(1)
+    train = pd.DataFrame({"x": rng.normal(size=200), "y": rng.integers(0, 2, 200)})
+    test = pd.DataFrame({"x": rng.normal(size=20), "y": rng.choice(["0", "1"], 20)})
+    d = load_tabular(train, "y", test=test)
+    assert list(d.classes_) == [0, 1]
+    np.testing.assert_array_equal(d.y_test, test["y"].astype(int).to_numpy())
+
+
 def test_numeric_codes_as_categories(small):
     d = load_tabular(small, "income", categorical_columns=["education-num"])
     assert "cat__education-num_13" in d.feature_names

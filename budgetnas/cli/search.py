@@ -14,7 +14,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -35,31 +35,31 @@ def _fail(message: str) -> None:
 
 @app.command("search")
 def search_cmd(
-    data: Optional[Path] = typer.Argument(
+    data: Path | None = typer.Argument(
         None, help="CSV (optionally .gz) or Parquet file with a header row.", show_default=False),
-    target: Optional[str] = typer.Option(None, "--target", "-t", help="The column to predict."),
-    max_params: Optional[float] = typer.Option(
+    target: str | None = typer.Option(None, "--target", "-t", help="The column to predict."),
+    max_params: float | None = typer.Option(
         None, "--max-params", help="Budget: parameters (weights + biases) of the MLP."),
-    dataset: Optional[str] = typer.Option(
+    dataset: str | None = typer.Option(
         None, "--dataset", help="A data set shipped with budgetnas instead of DATA: 'adult'."),
-    test: Optional[Path] = typer.Option(None, "--test", help="A separate test file."),
-    task: Optional[str] = typer.Option(
+    test: Path | None = typer.Option(None, "--test", help="A separate test file."),
+    task: str | None = typer.Option(
         None, "--task", help="binary | multiclass | regression (default: detected)."),
     algorithm: str = typer.Option(
         "tabnas", "--algorithm", "-a",
         help="tabnas (one-shot, rejection sampling) | abs (one-shot, TuNAS absolute reward) | "
              "random | evolution | predictor (trial-based: children trained standalone)."),
-    time_budget: Optional[float] = typer.Option(
+    time_budget: float | None = typer.Option(
         None, "--time-budget", help="Minutes for the search phase (the random comparison gets "
                                     "as much; retraining comes on top)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, the search and training."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
-    out: Optional[Path] = typer.Option(
+    out: Path | None = typer.Option(
         None, "--out", "-o", help="Run directory to create (default: runs/<data>-<budget>-<time>)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="One-shot steps (default: ~8 epochs)."),
-    n_trials: Optional[int] = typer.Option(
+    steps: int | None = typer.Option(None, "--steps", help="One-shot steps (default: ~8 epochs)."),
+    n_trials: int | None = typer.Option(
         None, "--n-trials", help="Children trained by a trial-based search (default 12)."),
-    n_random: Optional[int] = typer.Option(
+    n_random: int | None = typer.Option(
         None, "--n-random", help="Random children for the comparison (default: equal compute; "
                                  "0: none)."),
     max_epochs: int = typer.Option(50, "--max-epochs", help="Epoch limit of standalone training."),
@@ -130,7 +130,7 @@ def search_cmd(
 def predict_cmd(
     run_dir: Path = typer.Argument(..., help="A run directory written by `budgetnas search`."),
     data: Path = typer.Argument(..., help="CSV or Parquet file with the feature columns."),
-    out: Optional[Path] = typer.Option(
+    out: Path | None = typer.Option(
         None, "--out", "-o", help="CSV to write (default: <DATA name>.predictions.csv here)."),
 ) -> None:
     """Predict with the model of a finished run; writes a CSV (prediction, class probabilities)."""
@@ -214,9 +214,11 @@ def _summary(console: Any, result: Any, out: Path) -> None:
 
     metrics = (["accuracy", "balanced_accuracy", "roc_auc", "log_loss"]
                if result.task != "regression" else ["rmse", "mae", "r2"])
+    short = {"accuracy": "acc", "balanced_accuracy": "bal acc", "roc_auc": "AUC",
+             "log_loss": "log loss", "rmse": "RMSE", "mae": "MAE", "r2": "R²"}
     table = Table(title=f"Test metrics (budget {result.max_params:,.0f} parameters)")
-    for col in ["model", "architecture", "parameters", *metrics]:
-        table.add_column(col, justify="left" if col in ("model", "architecture") else "right")
+    for col in ["model", "widths", "params", *metrics]:
+        table.add_column(short.get(col, col), justify="left" if col in ("model", "widths") else "right")
 
     def row(name: str, arch: str, params: str, values: dict | None) -> None:
         cells = []
@@ -225,14 +227,14 @@ def _summary(console: Any, result: Any, out: Path) -> None:
             cells.append("—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}")
         table.add_row(name, arch, params, *cells)
 
-    row("searched (retrained)", "-".join(map(str, result.widths)), f"{result.params:,}",
+    row("searched", "-".join(map(str, result.widths)), f"{result.params:,}",
         result.test_metrics)
     if result.random_best is not None:
         rb = result.random_best
         n = len(result.random_children) or len(result.trials)
         row(f"best of {n} random", "-".join(map(str, rb.widths)), f"{rb.params:,}", rb.test_metrics)
     if result.hgb is not None:
-        row("HistGradientBoosting", "max_iter=200", "—", result.hgb.test_metrics)
+        row("HistGradBoosting", "—", "—", result.hgb.test_metrics)
     stdout = Console(file=sys.stdout)
     stdout.print(table)
     for note in result.notices:

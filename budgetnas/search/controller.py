@@ -251,9 +251,8 @@ class CategoricalController:
 
     def entropy(self) -> float:
         """``Σ_d H(softmax(θ_d))`` in nats (every decision counted, active or not)."""
-        L = self.log_probs()
-        P = np.exp(L)
-        return float(-np.sum(np.where(self.valid, P * L, 0.0)))
+        L, P = self._dist(None)[:2]
+        return float(-np.sum(P * np.where(self.valid, L, 0.0)))
 
     def argmax(self) -> np.ndarray:
         """The per-decision most likely candidate ``(D,)`` (TuNAS's final pick), -1 if inactive."""
@@ -283,11 +282,10 @@ class CategoricalController:
 
     def entropy_grad(self) -> np.ndarray:
         """``∇_θ Σ_d H(softmax(θ_d))`` → ``(D, C)``: ``−p (log p + H_d)``."""
-        L = self.log_probs()
-        P = np.exp(L)
-        PL = np.where(self.valid, P * L, 0.0)
-        H = -PL.sum(axis=1, keepdims=True)
-        return np.where(self.valid, -P * (np.where(self.valid, L, 0.0) + H), 0.0)
+        L, P = self._dist(None)[:2]
+        L = np.where(self.valid, L, 0.0)
+        H = -(P * L).sum(axis=1, keepdims=True)
+        return np.where(self.valid, -P * (L + H), 0.0)
 
     # ------------------------------------------------------------------ learning
     def current_lr(self) -> float:

@@ -352,9 +352,26 @@ class Feasibility:
             self._from_enumeration(X)
             return self
         self._from_structure(rng)
+        if self.allowed is not None and self.box_size <= self.enumerate_limit:
+            self._enumerate_box()
+            return self
         if self.method != "structure":
             self._bounded_search(rng)
         return self
+
+    def _enumerate_box(self) -> None:
+        """Price every child of a small pruned box: the exact feasible set of a huge space."""
+        assert self.allowed is not None
+        values = [np.flatnonzero(row) for row in self.allowed]
+        grids = np.meshgrid(*values, indexing="ij")
+        X = np.stack([g.ravel() for g in grids], axis=1).astype(np.int64)
+        ok = self.feasible(X)
+        if not ok.any():
+            raise InfeasibleBudgetError(
+                f"none of the {len(X):,} children that pass each constraint's per-decision bound "
+                f"meets all of {self.constraints!r} at once; relax one of the budgets")
+        self.feasible_set = X[ok]
+        self.method = "enumeration of the pruned box"
 
     def _check_model_minimum(self) -> None:
         for i, c in enumerate(self.constraints):

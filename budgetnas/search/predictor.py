@@ -240,18 +240,25 @@ class NeuralPredictor(SearchAlgorithm):
             if len(pool) == 0:
                 raise SearchExhausted("every feasible child has been proposed")
             return pool[self.rng.choice(len(pool), size=min(n, len(pool)), replace=False)]
-        out: list[np.ndarray] = []
-        for _ in range(100):
-            X = feas.sample_uniform(max(2 * n, 16), self.rng)
-            for row in X:
-                key = tuple(int(v) for v in row)
-                if key not in self._seen and all(key != tuple(o) for o in out):
-                    out.append(row)
-                    if len(out) == n:
-                        return np.stack(out)
-        if out:
-            return np.stack(out)
-        raise SearchExhausted("no unseen feasible child found in 100 blocks of random draws")
+        D = self.spec.num_decisions
+        seen = (np.array(sorted(self._seen), dtype=np.int64).reshape(-1, D) if self._seen
+                else np.empty((0, D), dtype=np.int64))
+        out = np.empty((0, D), dtype=np.int64)
+        stale = 0
+        for _ in range(50):  # bounded: a small feasible set runs out of unseen children
+            X = feas.sample_uniform(max(2 * n, 64), self.rng)
+            _, first = np.unique(X, axis=0, return_index=True)
+            X = X[np.sort(first)]
+            X = X[~_rows_in(X, seen) & ~_rows_in(X, out)]
+            out = np.concatenate([out, X])[:n]
+            if len(out) >= n:
+                return out
+            stale = stale + 1 if len(X) == 0 else 0
+            if stale >= 3:
+                break
+        if len(out):
+            return out
+        raise SearchExhausted("no unseen feasible child found in 50 blocks of random draws")
 
     def _unseen_feasible(self) -> np.ndarray:
         assert self.feasibility is not None and self.feasibility.feasible_set is not None

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from budgetnas.errors import InfeasibleBudgetError
 from budgetnas.search.base import SearchAlgorithm
 from budgetnas.space import DNA, Spec
@@ -15,13 +13,31 @@ __all__ = ["Random"]
 
 
 class Random(SearchAlgorithm):
-    """Seeded uniform random search.
+    """Seeded uniform random search: each decision uniform over its candidates (PyGlove's
+    ``pg.geno.Random``, papers.md §1).
 
-    Draws children in blocks of ``chunk`` as one integer array, so proposing costs a few
-    microseconds. With constraints, infeasible rows of a block are dropped before they are
-    proposed (rejection sampling on arrays).
+    Draws children in blocks of ``chunk`` as one integer array (``Spec.sample_batch``) and turns
+    the block into DNA at once, so proposing costs about a microsecond. With constraints,
+    infeasible rows of a block are dropped before they are proposed (rejection sampling on
+    arrays). ``state_dict`` holds the generator state the current block was drawn from and the
+    position in it, not the block: loading re-draws the block, so a resumed run continues
+    exactly and the state stays a few hundred bytes.
 
     >>> algo = bn.Random(seed=0)
+
+    Parameters
+    ----------
+    seed : int, optional
+        Seeds the only random stream.
+    chunk : int
+        Children drawn per block.
+    max_rejections : int
+        Infeasible children drawn in a row before :class:`InfeasibleBudgetError`.
+
+    Raises
+    ------
+    ValueError
+        If ``chunk < 1``.
     """
 
     def __init__(self, seed: int | None = None, chunk: int = 256,

@@ -59,7 +59,8 @@ class TabNAS(PolicySearch):
         How ``∇ log P(V)`` is computed (module docstring); ``"auto"`` is exact when the space
         has at most ``exact_threshold`` children, else ``"mc"``.
     exact_threshold : int
-        Largest space enumerated for the exact P(V).
+        Largest space (or pruned box) enumerated: above it P(V) is estimated and the
+        feasibility checks use structure or a bounded search.
     num_mc_samples : int
         N of the Monte-Carlo estimator (cost only, no training).
     final_samples : int
@@ -93,11 +94,10 @@ class TabNAS(PolicySearch):
             raise SearchConfigError(f"pv must be one of {_PV_MODES}, got {pv!r}")
         if (cost is None) != (max is None):
             raise SearchConfigError("give both cost= and max= for TabNAS's own budget, or neither")
-        limit = exact_threshold if pv in ("auto", "exact") else 100_000
         super().__init__(lr=lr, betas=betas, eps=eps, baseline_momentum=baseline_momentum,
                          entropy_weight=entropy_weight, delay_steps=delay_steps,
                          lr_schedule=lr_schedule, batch_size=batch_size, seed=seed,
-                         enumerate_limit=limit, max_draws=max_draws)
+                         enumerate_limit=exact_threshold, max_draws=max_draws)
         self.cost, self.max = cost, max
         self.pv = pv
         self.exact_threshold = int(exact_threshold)

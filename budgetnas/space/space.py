@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from budgetnas.errors import InvalidDNAError, SpaceError
+from budgetnas.space._inline import Inliner
 from budgetnas.space.dna import DNA
 from budgetnas.space.primitives import Call, FloatV, HyperPrimitive, ManyOf, OneOf
 from budgetnas.space.spec import DecisionPoint, ManyOfGroup, Spec, count_choices
@@ -75,7 +76,9 @@ class Space:
         self._dps: list[DecisionPoint] = []
         self._groups: list[ManyOfGroup] = []
         self._scope: list[str] = []  # names of the enclosing manyof slots
-        self._build, self._encode, size = self._compile(value, "", -1, -1)
+        self._inl = Inliner()
+        build, self._encode, size = self._compile(value, "", -1, -1)
+        self._build = self._inl.function(build)
         counts = collections.Counter(d.name for d in self._dps)
         dupes = sorted(n for n, c in counts.items() if c > 1)
         if dupes:
@@ -210,7 +213,10 @@ class Space:
             return self._compile_sequence(v, path, parent, parent_choice)
         if dataclasses.is_dataclass(v) and not isinstance(v, type):
             return self._compile_dataclass(v, path, parent, parent_choice)
-        return _compile_constant(v)
+        build, encode, size = _compile_constant(v)
+        if hasattr(build, "constant"):
+            build.expr = (self._inl.name(v), 0)  # type: ignore[attr-defined]
+        return build, encode, size
 
     def _add(self, path: str, name: str | None, **kw: Any) -> int:
         index = len(self._dps)
@@ -234,7 +240,10 @@ class Space:
 
             def build(it: Iterator) -> Any:
                 return values[next(it)]
+
+            build.expr = (f"{self._inl.name(values)}[_n(it)]", 1)  # type: ignore[attr-defined]
         else:
+            builders = tuple(self._inl.function(b) for b in builders)
 
             def build(it: Iterator) -> Any:
                 return builders[next(it)](it)
@@ -261,7 +270,7 @@ class Space:
             finally:
                 self._scope.pop()
         self._groups.append(ManyOfGroup(tuple(slots), v.distinct, v.sorted, base))
-        builders = [tuple(p[0] for p in parts) for parts in slot_parts]
+        builders = [tuple(self._inl.function(p[0]) for p in parts) for parts in slot_parts]
         encoders = [tuple(p[1] for p in parts) for parts in slot_parts]
         size = count_choices([p[2] for p in slot_parts[0]], v.k, v.distinct, v.sorted)
 
@@ -283,6 +292,8 @@ class Space:
         def build(it: Iterator) -> float:
             return next(it)
 
+        build.expr = ("_n(it)", 1)  # type: ignore[attr-defined]
+
         def encode(x: Any, out: list) -> None:
             if isinstance(x, bool) or not isinstance(x, (int, float)) or not v.low <= x <= v.high:
                 raise _Mismatch(f"{x!r} is not a float in [{v.low}, {v.high}]")
@@ -302,6 +313,11 @@ class Space:
 
             def build(it: Iterator) -> dict:
                 return {k: b(it) for k, b in pairs}
+
+            refs = [self._inl.ref(b) for b in builders]
+            build.expr = ("{" + ", ".join(f"{self._inl.name(k)}: {r[0]}"  # type: ignore[attr-defined]
+                                          for k, r in zip(keys, refs)) + "}",
+                          1 + max((r[1] for r in refs), default=0))
         else:  # a dict subclass: copy the template (keeps e.g. a defaultdict's factory), refill
 
             def build(it: Iterator) -> dict:
@@ -338,6 +354,15 @@ class Space:
         def build(it: Iterator) -> Any:
             return make([b(it) for b in builders])
 
+        inner, depth = self._inl.join(builders)
+        if kind is list:
+            src = f"[{inner}]"
+        elif kind is tuple:
+            src = f"({inner}{',' if inner else ''})"
+        else:
+            src = f"{self._inl.name(make)}([{inner}])"
+        build.expr = (src, depth + 1)  # type: ignore[attr-defined]
+
         def encode(x: Any, out: list) -> None:
             if not isinstance(x, (list, tuple)) or len(x) != len(encoders):
                 raise _Mismatch(f"expected a sequence of {len(encoders)}, got {_brief(x)}")
@@ -356,6 +381,11 @@ class Space:
         def build(it: Iterator) -> Any:
             return cls(**{f: b(it) for f, b in zip(fields, builders)})
 
+        refs = [self._inl.ref(b) for b in builders]
+        build.expr = (f"{self._inl.name(cls)}("  # type: ignore[attr-defined]
+                      + ", ".join(f"{f}={r[0]}" for f, r in zip(fields, refs)) + ")",
+                      1 + max((r[1] for r in refs), default=0))
+
         def encode(x: Any, out: list) -> None:
             if type(x) is not cls:
                 raise _Mismatch(f"expected a {cls.__name__}, got {_brief(x)}")
@@ -370,8 +400,8 @@ class Space:
         args = [self._compile(a, f"{base}[{i}]", parent, pc) for i, a in enumerate(v.args)]
         keys = list(v.kwargs)
         kwargs = [self._compile(v.kwargs[k], _join(base, k), parent, pc) for k in keys]
-        arg_b = tuple(p[0] for p in args)
-        kw_b = tuple(p[0] for p in kwargs)
+        arg_b = tuple(self._inl.function(p[0]) for p in args)
+        kw_b = tuple(self._inl.function(p[0]) for p in kwargs)
         arg_e = tuple(p[1] for p in args)
         kw_e = tuple(p[1] for p in kwargs)
         fn = v.fn

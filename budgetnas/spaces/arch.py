@@ -148,9 +148,8 @@ def validate_arch(arch: ConvArch, in_channels: int = 3) -> None:
     ------
     ArchitectureError
         Unknown op or activation, a stride other than 1 / 2, an even kernel, an expansion below
-        1, CondConv experts on a block without inverted bottlenecks being < 1, the first block not
-        starting with a ``conv``, or a skipped layer where the shape would change (a first layer
-        with stride 2 or new filters).
+        1, CondConv experts below 1, block 0 not starting with the stem ``conv``, or a skipped
+        layer where the shape would change (a first layer with stride 2 or new filters).
     """
     if not isinstance(arch, ConvArch):
         raise ArchitectureError(f"expected a ConvArch, got {type(arch).__name__}")

@@ -139,9 +139,11 @@ class ConvSpace(Space):
     def smallest(self) -> DNA:
         """The child with the fewest parameters (then MACs), chosen decision by decision.
 
-        Each decision, in depth-first order, takes the candidate that minimises the child's
-        (parameters, MACs at 32×32); for these spaces every decision changes the cost
-        monotonically in its own layer or block, so this is the exact minimum.
+        Greedy: each decision, in depth-first order, takes the candidate that minimises the
+        child's (parameters, MACs at 32×32) with the later decisions at their first candidate.
+        In the built-in spaces a decision's effect on the cost does not depend on the later
+        decisions' values in a way that reverses this order, so the result is the minimum there;
+        for other templates it is a small child, not necessarily the smallest.
         """
         return self._extreme("min")
 
@@ -187,11 +189,23 @@ class ConvSpace(Space):
                 if layer is None:
                     continue
                 feats.append(self._layer_feature(b, i, layer, names))
+        last = self._field_source(len(template.blocks) - 1, "filters", names)
+        pre = self._source("head.pre_filters", template.head.pre_filters, names)
+        post = self._source("head.post_filters", template.head.post_filters, names)
+        if pre != 0:
+            feats.append(_head_feature("head_pre", last, pre))
+        if post != 0:
+            feats.append(_head_feature("head_post", pre if pre != 0 else last, post))
         return feats
+
+    def _source(self, path: str, constant: Any, names: dict[str, int]) -> Any:
+        if path in names:
+            d = names[path]
+            return (d, self.decision_points[d].candidates)
+        return constant
 
     def _layer_feature(self, b: int, i: int, layer_template: Any,
                        names: dict[str, int]) -> LayerFeature:
-        template: ConvArch = self.value
         prefix = f"blocks[{b}].layers[{i}]"
         own = [d.index for d in self.decision_points
                if d.path == prefix or d.path.startswith((prefix + "#", prefix + "."))]
@@ -203,13 +217,6 @@ class ConvSpace(Space):
         sub = Space(layer_template) if own else None
         cache: dict[tuple[int, ...], Any] = {}
         in_channels = 3
-
-        def value_of(src: Any, values: dict[int, int]) -> Any:
-            if isinstance(src, tuple):
-                d, cands = src
-                v = values[d]
-                return cands[v if v >= 0 else 0]
-            return src
 
         def describe(values: tuple[int, ...]) -> tuple[Hashable, int, int] | None:
             vals = dict(zip(deps, values))
@@ -223,9 +230,8 @@ class ConvSpace(Space):
             layer = cache[key]
             if layer is None:
                 return None
-            cin = in_channels if cin_src is None else int(value_of(cin_src, vals))
-            return (_op_key(layer, int(value_of(exp_src, vals))), cin,
-                    int(value_of(cout_src, vals)))
+            cin = in_channels if cin_src is None else _value(cin_src, vals)
+            return _op_key(layer, _value(exp_src, vals)), cin, _value(cout_src, vals)
 
         return LayerFeature(deps=deps, describe=describe)
 
@@ -233,11 +239,26 @@ class ConvSpace(Space):
         """A block field's value (a constant) or (decision index, candidates); None before block 0."""
         if b < 0:
             return None
-        path = f"blocks[{b}].{field}"
-        if path in names:
-            d = names[path]
-            return (d, self.decision_points[d].candidates)
-        return getattr(self.value.blocks[b], field)
+        return self._source(f"blocks[{b}].{field}", getattr(self.value.blocks[b], field), names)
+
+
+def _value(src: Any, vals: dict[int, int]) -> int:
+    """A constant, or the candidate a (decision, candidates) source takes (index 0 if inactive)."""
+    if isinstance(src, tuple):
+        d, cands = src
+        return int(cands[max(vals[d], 0)])
+    return int(src)
+
+
+def _head_feature(kind: str, cin_src: Any, cout_src: Any) -> LayerFeature:
+    """A 1×1 head conv: its filters in and out come from block / head decisions or constants."""
+    deps = tuple(dict.fromkeys(s[0] for s in (cin_src, cout_src) if isinstance(s, tuple)))
+
+    def describe(values: tuple[int, ...]) -> tuple[Hashable, int, int]:
+        vals = dict(zip(deps, values))
+        return kind, _value(cin_src, vals), _value(cout_src, vals)
+
+    return LayerFeature(deps=deps, describe=describe)
 
 
 def _op_key(layer: LayerSpec, experts: int) -> str:

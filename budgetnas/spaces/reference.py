@@ -21,8 +21,8 @@ mobilenet.py``), the MobileDets ``mobiledet_*_backbone`` (tensorflow/models
 ``research/object_detection/models/ssd_mobiledet_feature_extractor.py``).
 
 >>> arch = get_reference("mobilenetv2_100")
->>> reference_space("mobilenetv2_100").encode(arch)[:4]
-DNA([1, 1, 6, 6])
+>>> list(reference_space("mobilenetv2_100").encode(arch)[:4])
+[1, 1, 6, 6]
 """
 
 from __future__ import annotations

@@ -268,7 +268,8 @@ class SQLStorage(BaseStorage):
         def run(conn: Connection) -> int:
             # Lock the study's row (FOR UPDATE; SQLite already holds the write lock) so two
             # drivers sharing the study never take the same number.
-            conn.execute(_LOCK_STUDY, {"k_study": study_id})
+            if not self.is_sqlite:  # SQLite's BEGIN IMMEDIATE already holds the write lock
+                conn.execute(_LOCK_STUDY, {"k_study": study_id})
             last = conn.execute(_MAX_NUMBER, {"k_study": study_id}).scalar()
             trial.number = 0 if last is None else int(last) + 1
             if seed_of is not None:
@@ -368,7 +369,7 @@ def _row_trial(r: Any) -> Trial:
               user_attrs=json.loads(r["user_attrs"]), seed=int(r["seed"]),
               datetime_start=r["datetime_start"], datetime_complete=r["datetime_complete"],
               error=r["error"], traceback=r["traceback"])
-    t.worker = r["worker"]  # read by the study's resume; not (yet) a Trial field
+    t.worker = r["worker"]
     t.params = json.loads(r["params"]) if r["params_json"] and r["params"] is not None else r["params"]
     return t
 

@@ -52,6 +52,10 @@ class Trial:
     seed : int
         A per-trial seed, fixed by the study's seed and the trial number, so results do not
         depend on the order or the number of workers.
+    worker : str or None
+        ``host:pid`` of the driver that asked for the trial (resume re-runs dead owners' trials).
+    params : Any
+        The materialised child as stored (JSON when it can be), for reports and ``show``.
     """
 
     number: int
@@ -63,6 +67,8 @@ class Trial:
     intermediate: dict[int, float] = field(default_factory=dict)
     user_attrs: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
+    worker: str | None = None
+    params: Any = None
     datetime_start: float = field(default_factory=time.time)
     datetime_complete: float | None = None
     error: str | None = None

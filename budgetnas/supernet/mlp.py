@@ -1,12 +1,12 @@
 """Weight-sharing MLP supernet: every child MLP uses the first k units of each layer of the widest network.
 
-This is the TabNAS supernet (Yang et al., NeurIPS 2022, Sec. 3, "weight sharing"): the supernet
-holds the widest layers; a child with hidden widths ``(k_1, ..., k_d)`` runs
+This is the TabNAS supernet (Yang et al., NeurIPS 2022, arXiv 2204.07615, "weight sharing";
+summarised in reference/papers.md §2): the supernet holds the widest layers; a child with hidden widths ``(k_1, ..., k_d)`` runs
 ``relu(x @ W_i[:k_i, :k_{i-1}].T + b_i[:k_i])`` per layer, so its compute scales with its own
 size, not the supernet's. Depth varies too: a child may use fewer hidden layers than the
 supernet has, and its last hidden layer then feeds the one shared output layer, sliced on its
 input side. Layer warm-up (TabNAS, after TuNAS's filter warm-up, Bender et al., CVPR 2020,
-Sec. 3) trains the widest layers with a probability that decays to zero early in the search.
+papers.md §3) trains the widest layers with a probability that decays to zero early in the search.
 
 For training, :class:`SlicedAdam` updates only the slices a child used (lazy Adam), from
 gradients computed on those slices alone; one optimiser step then costs about what the same
@@ -48,9 +48,10 @@ def warmup_widths(
 ) -> tuple[int, ...]:
     """Layer warm-up: replace each layer's width by its maximum with probability ``p``, independently.
 
-    TabNAS layer warm-up (Yang et al., NeurIPS 2022, Sec. 3), the MLP form of TuNAS's filter
-    warm-up (Bender et al., CVPR 2020, Sec. 3): early in the search the widest layers are trained
-    often, so every unit gets trained before the controller starts to prefer small children.
+    TabNAS layer warm-up (Yang et al., NeurIPS 2022; papers.md §2), the MLP form of TuNAS's
+    filter warm-up (Bender et al., CVPR 2020; papers.md §3): early in the search the widest
+    layers are trained often, so every unit gets trained before the controller starts to
+    prefer small children.
 
     Parameters
     ----------
@@ -88,7 +89,7 @@ def warmup_widths(
 def warmup_probability(step: int, total_steps: int, warmup_fraction: float = 0.25) -> float:
     """Warm-up probability at a step: falls linearly from 1 to 0 over the first ``warmup_fraction`` of the steps.
 
-    The TuNAS schedule (Bender et al., CVPR 2020, Sec. 3: first 25 % of the steps), which
+    The TuNAS schedule (Bender et al., CVPR 2020; papers.md §3: the first 25 % of the steps), which
     TabNAS's layer warm-up follows.
 
     Parameters

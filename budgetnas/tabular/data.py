@@ -763,17 +763,15 @@ def _encode_test_target(
             )
         return y.to_numpy(dtype=np.float32)
     assert classes is not None
-    labels = _label_array(y)
-    if labels.dtype != classes.dtype and classes.dtype == object:
-        labels = labels.astype(str).astype(object)
-    pos = np.searchsorted(classes, labels)
-    pos = np.clip(pos, 0, len(classes) - 1)
-    unseen = labels != classes[pos]
+    # Match labels by their text, so that 1 (int) in training and "1" in a test file agree.
+    labels = pd.Series(_label_array(y)).astype(str)
+    pos = labels.map({str(c): i for i, c in enumerate(classes)})
+    unseen = pos.isna().to_numpy()
     if np.any(unseen):
-        examples = sorted({str(v) for v in labels[unseen]})[:5]
+        examples = sorted(set(labels[unseen]))[:5]
         raise DataError(
             f"the test target {target!r} has labels not seen in training: {examples} (training "
             f"classes: {[str(c) for c in classes[:10]]}); make the labels match (e.g. strip a "
             "trailing '.') or drop those rows"
         )
-    return pos.astype(np.int64)
+    return pos.to_numpy(dtype=np.int64)

@@ -1,7 +1,8 @@
 """Train a standalone MLP on a :class:`~budgetnas.tabular.data.TabularData` (Adam, mini-batches, early stopping).
 
-The MLP is the TabNAS child network (Yang et al., NeurIPS 2022, Sec. 3): a stack of
-fully-connected layers with ReLU, whose size is its number of parameters (weights + biases).
+The MLP is the TabNAS child network (Yang et al., NeurIPS 2022, arXiv 2204.07615; summarised
+in reference/papers.md §2): a stack of fully-connected layers with ReLU, whose size is its
+number of parameters (weights + biases).
 
 Example
 -------
@@ -71,7 +72,7 @@ def build_mlp(n_in: int, widths: Sequence[int], n_out: int) -> nn.Sequential:
 def mlp_num_params(n_in: int, widths: Sequence[int], n_out: int) -> int:
     """Parameters (weights + biases) of :func:`build_mlp`: ``sum((in + 1) * out)`` over the layers.
 
-    This is TabNAS's resource measure (Yang et al., NeurIPS 2022, Sec. 3).
+    This is TabNAS's resource measure (Yang et al., NeurIPS 2022; reference/papers.md §2).
 
     Parameters
     ----------
