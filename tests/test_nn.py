@@ -130,7 +130,7 @@ def test_zero_init_last_bn_makes_residual_block_identity(name):
     x = torch.randn(2, 16, 7, 7)
     assert not torch.allclose(blk(x), x)
     blk.zero_init_last_bn()
-    assert float(blk.last_bn.weight.abs().sum()) == 0.0
+    assert float(blk.last_bn.weight.detach().abs().sum()) == 0.0
     assert torch.allclose(blk(x), x)  # body outputs BN's β = 0
     # without a skip the output is the BN shift (zero), not x
     no_skip = BLOCKS[name](16, 16, 2).eval()

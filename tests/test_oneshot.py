@@ -12,6 +12,7 @@ from budgetnas.errors import SearchConfigError
 from budgetnas.oneshot import (
     BatchStream,
     Callback,
+    Checkpoint,
     OneShotSearch,
     SupervisedTask,
     WeightSharingTask,
@@ -165,6 +166,7 @@ def _letter_search(data, steps: int, seed: int = 0, callbacks=()):
     return search, space, budget
 
 
+@pytest.mark.slow
 def test_real_supernet_search_on_letter_learns_and_stays_within_budget():
     torch.set_num_threads(1)
     data = _letter()
@@ -200,3 +202,27 @@ def test_resume_from_a_checkpoint_continues_exactly():
     assert [(r.dna, r.trained, round(r.loss, 6), r.reward) for r in result.history] == key
     with pytest.raises(SearchConfigError, match="steps"):
         _letter_search(data, steps=81)[0].load_state_dict(states[0])
+
+
+def test_checkpoint_file_resumes_a_search(tmp_path):
+    torch.set_num_threads(1)
+    data = _letter(1500)
+    path = tmp_path / "search.ckpt"
+    reference = _letter_search(data, steps=50)[0].run()
+    state_after = []
+
+    class Stop(Callback):  # a crash right after the checkpoint of step 40
+        def on_checkpoint(self, search):
+            state_after.append(search.step)
+            if search.step == 40:
+                raise KeyboardInterrupt
+
+    crashing, _, _ = _letter_search(data, steps=50, callbacks=[Checkpoint(path), Stop()])
+    crashing.checkpoint_every = 20
+    with pytest.raises(KeyboardInterrupt):
+        crashing.run()
+    assert state_after == [20, 40] and path.exists()
+    resumed, _, _ = _letter_search(data, steps=50)
+    resumed.load_checkpoint(path)
+    result = resumed.run()
+    assert [r.reward for r in result.history] == [r.reward for r in reference.history]

@@ -269,3 +269,11 @@ def test_vector_shapes_are_checked():
         space.from_vector(np.zeros(11, dtype=np.int64))
     with pytest.raises(InvalidDNAError, match="shape \\(n, 12\\)"):
         space.spec.from_vectors(np.zeros((3, 11), dtype=np.int64))
+
+
+def test_validate_returns_canonical_types():
+    space = bn.Space({"x": bn.floatv(0, 2), "k": bn.oneof([3, 5])})
+    dna = space.validate([1, np.int64(1)])
+    assert dna == (1.0, 1) and [type(v) for v in dna] == [float, int]
+    assert type(space.materialize([1, 0])["x"]) is float
+    assert space.validate(bn.DNA([0.5, 0])) == (0.5, 0)

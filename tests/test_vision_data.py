@@ -196,16 +196,24 @@ def _small_cnn():
                          nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(256, 10))
 
 
-def test_train_image_model_learns_digits_and_is_deterministic():
+def test_train_image_model_learns_digits():
     train, val, test = _digits_split()
-    res = train_image_model(_small_cnn(), train, val, test, epochs=4, batch_size=64, lr=0.1)
-    assert len(res.history) == 4 and res.history[-1]["lr"] < 0.01  # cosine reaches ~0
+    res = train_image_model(_small_cnn(), train, val, test, epochs=3, batch_size=64, lr=0.1)
+    assert len(res.history) == 3 and res.history[-1]["lr"] < 0.01  # cosine reaches ~0
     assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]
     assert res.val_accuracy > 0.9 and res.test_accuracy > 0.9
     assert res.best_val_accuracy >= res.val_accuracy
-    again = train_image_model(_small_cnn(), train, val, test, epochs=4, batch_size=64, lr=0.1)
-    assert [r["train_loss"] for r in again.history] == [r["train_loss"] for r in res.history]
-    assert again.test_accuracy == res.test_accuracy
+
+
+def test_train_image_model_is_deterministic():
+    train, val, _ = _digits_split()
+    small = torch.utils.data.Subset(train, range(256))
+    runs = [train_image_model(_small_cnn(), small, val, epochs=2, batch_size=32, lr=0.05, seed=7)
+            for _ in range(2)]
+    assert [r["train_loss"] for r in runs[0].history] == [r["train_loss"] for r in runs[1].history]
+    assert runs[0].val_accuracy == runs[1].val_accuracy
+    other = train_image_model(_small_cnn(), small, val, epochs=2, batch_size=32, lr=0.05, seed=8)
+    assert other.history[0]["train_loss"] != runs[0].history[0]["train_loss"]  # seed drives order
 
 
 def test_train_adam_label_smoothing_and_evaluate():

@@ -99,11 +99,16 @@ def table_signature(record: LayerRecord, style: str = "full") -> str:
 
 
 def _config(record: LayerRecord) -> tuple:
-    """What the module of a record is made of (two records with one signature must agree)."""
+    """What the module of a record is made of (two records with one signature must agree).
+
+    Tucker ratios enter only through the widths they give (0.25 and 0.75 of 8 filters are both 8).
+    """
     info = record.info
     return (info.kind, info.in_filters, info.out_filters, info.mid_filters, info.core_filters,
             info.kernel, info.stride, info.experts, info.act, info.residual, info.in_size,
-            record.layer, record.pool, record.pooled_from,
+            info.se_filters, info.expansion,
+            None if record.layer is None else (record.layer.op, record.layer.se),
+            record.pool, record.pooled_from,
             None if record.head is None else record.head.post_bn)
 
 
@@ -352,10 +357,43 @@ class ConvSpaceCosts:
 
     # ------------------------------------------------------------------ per-combo records
     def records_table(self) -> list[LayerRecord | None]:
-        """The record of every (position, joint choice), in the lookup's flat order (cached)."""
+        """The record of every (position, joint choice), in the lookup's flat order (cached).
+
+        Only joint choices that occur in some child (:meth:`consistent_mask`) are described;
+        the others (e.g. a kernel chosen for a skipped layer) hold None and are never gathered.
+        """
         if self._records is None:
-            self._records = self.lookup.tabulate(lambda j, v: self.positions[j].record(v))
+            recs: list[LayerRecord | None] = [None] * self.lookup.total
+            for j, pos in enumerate(self.positions):
+                values, ok = self._combos(j)
+                start = int(self.lookup.offsets[j])
+                for k in np.flatnonzero(ok):
+                    recs[start + int(k)] = pos.record(tuple(int(v) for v in values[k]))
+            self._records = recs
         return self._records
+
+    def _combos(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """All joint choices (m, k) of position j's decisions (-1 = inactive) in flat order, and
+        which of them occur in some child: a decision is set (>= 0) exactly when its parent
+        decision, if among them, is set and picks its branch."""
+        deps = self.positions[j].deps
+        nc = [int(self.space.num_choices[d]) for d in deps]
+        if not deps:
+            return np.zeros((1, 0), dtype=np.int64), np.ones(1, dtype=bool)
+        grids = np.indices([n + 1 for n in nc]).reshape(len(deps), -1).T - 1  # row-major
+        parent, parent_choice = self.space.parent, self.space.parent_choice
+        col = {d: c for c, d in enumerate(deps)}
+        ok = np.ones(len(grids), dtype=bool)
+        for c, d in enumerate(deps):
+            p = int(parent[d])
+            if p < 0:
+                active = np.ones(len(grids), dtype=bool)
+            elif p in col:
+                active = grids[:, col[p]] == int(parent_choice[d])
+            else:
+                continue  # its parent lies outside this position: either can happen
+            ok &= active == (grids[:, c] >= 0)
+        return grids, ok
 
     def records(self, X: Any) -> list[LayerRecord]:
         """The present layers of one child (a DNA vector (D,), a DNA, or an arch) in order."""
@@ -466,10 +504,10 @@ class ConvSpaceCosts:
         by_sig: dict[str, LayerRecord] = {}
         recs = self.records_table()
         for j in range(self.lookup.num_layers):
-            for k, values in self.lookup.combos(j):
-                rec = recs[k]
-                if rec is None or (k not in active if active is not None
-                                   else not self._consistent(j, values)):
+            start, size = int(self.lookup.offsets[j]), int(self.lookup.sizes[j])
+            for k in range(start, start + size):
+                rec = recs[k]  # None unless the joint choice occurs in some child
+                if rec is None or (active is not None and k not in active):
                     continue
                 sig = table_signature(rec, style)
                 old = by_sig.setdefault(sig, rec)
@@ -477,24 +515,6 @@ class ConvSpaceCosts:
                     raise CostError(f"signature {sig!r} stands for two different layers "
                                     f"({_config(old)} and {_config(rec)}); use style='full'")
         return {s: (lambda r=r: layer_module(r, condconv_path)) for s, r in by_sig.items()}
-
-    def _consistent(self, j: int, values: tuple[int, ...]) -> bool:
-        """Whether a joint choice of position j's decisions occurs in some child: a decision is
-        set (>= 0) exactly when its parent decision (if among them) picks its branch."""
-        deps = self.positions[j].deps
-        vals = dict(zip(deps, values))
-        parent, parent_choice = self.space.parent, self.space.parent_choice
-        for d, v in vals.items():
-            p = int(parent[d])
-            if p < 0:
-                active = True
-            elif p in vals:
-                active = vals[p] >= 0 and vals[p] == int(parent_choice[d])
-            else:
-                continue  # its parent is outside this position: either can happen
-            if active != (v >= 0):
-                return False
-        return True
 
     def build_table(self, settings: LatencySettings | None = None, *, style: str = "full",
                     X: np.ndarray | None = None,

@@ -9,6 +9,7 @@ supernet and its data, and :class:`SupervisedTask` implements that for any super
 from budgetnas.oneshot.batches import BatchStream
 from budgetnas.oneshot.loop import (
     Callback,
+    Checkpoint,
     OneShotResult,
     OneShotSearch,
     StepRecord,
@@ -16,5 +17,5 @@ from budgetnas.oneshot.loop import (
 )
 from budgetnas.oneshot.task import SupervisedTask, WeightSharingTask, accuracy_reward
 
-__all__ = ["BatchStream", "Callback", "OneShotResult", "OneShotSearch", "StepRecord",
+__all__ = ["BatchStream", "Callback", "Checkpoint", "OneShotResult", "OneShotSearch", "StepRecord",
            "SupervisedTask", "WeightSharingTask", "accuracy_reward", "policy_probabilities"]

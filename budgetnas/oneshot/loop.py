@@ -17,7 +17,9 @@ Example
 
 from __future__ import annotations
 
+import copy
 import math
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -31,7 +33,7 @@ from budgetnas.search.base import SearchAlgorithm
 from budgetnas.search.random import Random
 from budgetnas.space import Spec
 
-__all__ = ["Callback", "OneShotResult", "OneShotSearch", "StepRecord", "policy_probabilities"]
+__all__ = ["Callback", "Checkpoint", "OneShotResult", "OneShotSearch", "StepRecord", "policy_probabilities"]
 
 
 @dataclass
@@ -105,10 +107,36 @@ class Callback:
         """After every step."""
 
     def on_checkpoint(self, search: OneShotSearch) -> None:
-        """Every ``checkpoint_every`` steps; ``search.state_dict()`` is what to save."""
+        """Every ``checkpoint_every`` steps; ``search.state_dict()`` is what to save (see
+        :class:`Checkpoint`)."""
 
     def on_end(self, search: OneShotSearch, result: OneShotResult) -> None:
         """Once, after the last step."""
+
+
+class Checkpoint(Callback):
+    """Save :meth:`OneShotSearch.state_dict` to ``path`` (``torch.save``, atomically) at each
+    checkpoint and at the end; :meth:`OneShotSearch.load_checkpoint` reads it back.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write; replaced whole each time (a crash leaves the previous checkpoint).
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = os.fspath(path)
+
+    def on_checkpoint(self, search: OneShotSearch) -> None:
+        import torch
+
+        from budgetnas.store.atomic import atomic_save
+
+        state = search.state_dict()
+        atomic_save(self.path, lambda f: torch.save(state, f))
+
+    def on_end(self, search: OneShotSearch, result: OneShotResult) -> None:
+        self.on_checkpoint(search)
 
 
 class OneShotSearch:
@@ -233,13 +261,28 @@ class OneShotSearch:
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue exactly: step, controller, sampler, task, RNG, history."""
-        return {"step": self.step, "algorithm": self.algorithm.state_dict(),
+        """Everything needed to continue exactly: step, controller, sampler, task, RNG, history.
+
+        A snapshot: deep-copied, so that training on does not change it.
+        """
+        return copy.deepcopy({"step": self.step, "algorithm": self.algorithm.state_dict(),
                 "sampler": self._sampler.state_dict(), "task": self.task.state_dict(),
                 "rng": self.rng.bit_generator.state,
                 "history": [r.to_dict() for r in self.result.history],
                 "policy": [(s, [p.tolist() for p in ps]) for s, ps in self.result.policy],
-                "seconds": self.result.seconds, "steps": self.steps}
+                "seconds": self.result.seconds, "steps": self.steps})
+
+    def load_checkpoint(self, path: str | os.PathLike) -> None:
+        """Restore the state a :class:`Checkpoint` callback saved; then :meth:`run` continues.
+
+        Raises
+        ------
+        SearchConfigError
+            As :meth:`load_state_dict`.
+        """
+        import torch
+
+        self.load_state_dict(torch.load(os.fspath(path), weights_only=False))
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`state_dict` output into a search built with the same arguments.

@@ -26,18 +26,22 @@ class Dedup(SearchAlgorithm):
         The wrapped algorithm; it receives feedback for every child it proposed.
     max_attempts : int
         Consecutive duplicate proposals tolerated before giving up.
+
+    Notes
+    -----
+    ``state_dict`` lists every child seen, in order, so it grows with the run.
     """
 
     def __init__(self, algorithm: SearchAlgorithm, max_attempts: int = 1000) -> None:
         super().__init__(seed=None)
         self.algorithm = algorithm
         self.max_attempts = int(max_attempts)
-        self._seen: set[DNA] = set()
+        self._seen: dict[DNA, None] = {}  # an insertion-ordered set: a deterministic state
 
     def setup(self, spec: Spec, constraints: Sequence[Any] = ()) -> None:
         super().setup(spec, constraints)
         self.algorithm.setup(spec, constraints)
-        self._seen = set()
+        self._seen = {}
 
     def propose(self) -> DNA:
         spec = self._require_setup()
@@ -46,7 +50,7 @@ class Dedup(SearchAlgorithm):
                 break
             dna = self.algorithm.propose()
             if dna not in self._seen:
-                self._seen.add(dna)
+                self._seen[dna] = None
                 return dna
         raise SearchExhausted(
             f"no unseen child: {len(self._seen):,} of {spec.size:,} seen and the last "
@@ -60,4 +64,4 @@ class Dedup(SearchAlgorithm):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.algorithm.load_state_dict(state["inner"])
-        self._seen = {DNA(d) for d in state["seen"]}
+        self._seen = dict.fromkeys(DNA(d) for d in state["seen"])

@@ -232,7 +232,8 @@ class Spec:
                              for v, a, f in zip(row, active, self._is_float) if a])
 
     def validate(self, dna: Sequence[Any]) -> DNA:
-        """Check a DNA against this space and return it as :class:`DNA`.
+        """Check a DNA against this space and return it as :class:`DNA` (ints for choices,
+        floats for ``floatv`` decisions).
 
         Raises
         ------
@@ -240,9 +241,11 @@ class Spec:
             Naming the decision point and the allowed values.
         """
         values = dna if isinstance(dna, tuple) else tuple(dna)
-        if not (self._plain and self._plain_ok(values)):
-            self._checked_list(values)
-        return dna if isinstance(dna, DNA) else DNA(values)
+        if self._plain and self._plain_ok(values):
+            return dna if isinstance(dna, DNA) else DNA._trusted(list(values))
+        vec = self._checked_list(values)
+        # canonical types: an int given for a float decision materialises as a float
+        return self._row_to_dna(vec)
 
     def _check_value(self, dp: DecisionPoint, v: Any, vec: np.ndarray) -> Any:
         if dp.kind == "float":
