@@ -30,7 +30,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from budgetnas.errors import DataError
 
@@ -53,8 +53,11 @@ _DOC_PARAMS = """
         The search space (None: 20 widths from 8 to 512, depth 1 to 4).
     max_epochs : int, default=100
         Epoch limit of the final training (early stopping on the held-out rows, patience 10).
-    batch_size : int, default=256
-        Mini-batch of supernet and final training.
+    batch_size : int or "auto", default="auto"
+        Mini-batch of supernet and final training; "auto" is ``min(256, max(16, n // 8))``
+        for ``n`` training rows, so that small data sets still get several steps per epoch.
+    learning_rate : float, default=1e-3
+        Adam learning rate of the final training and of the supernet.
     validation_fraction : float, default=0.15
         Share of the training rows held out for rewards and early stopping (stratified for
         classifiers); with fewer than 20 rows nothing is held out and the training rows serve.
@@ -62,6 +65,13 @@ _DOC_PARAMS = """
     random_state : int or None, default=None
         Seeds the split, the search and the training (None means 0: fits are reproducible).
 """
+
+
+def _target_1d(y: Any) -> np.ndarray:
+    """``y`` as a 1-d array; a column vector is raveled with a DataConversionWarning."""
+    if y is None:
+        raise ValueError("this estimator requires y to be passed, but the target y is None")
+    return column_or_1d(y, warn=True)
 
 
 class _NASBase(BaseEstimator):
@@ -72,8 +82,8 @@ class _NASBase(BaseEstimator):
     def __init__(self, max_params: int = 5000, algorithm: str = "tabnas", steps: int | None = None,
                  n_trials: int | None = None, time_budget: float | None = None,
                  widths: Sequence[int] | None = None, depths: Sequence[int] | None = None,
-                 max_epochs: int = 100, batch_size: int = 256,
-                 validation_fraction: float = 0.15, device: str = "cpu",
+                 max_epochs: int = 100, batch_size: int | str = "auto",
+                 learning_rate: float = 1e-3, validation_fraction: float = 0.15, device: str = "cpu",
                  random_state: int | None = None) -> None:
         self.max_params = max_params
         self.algorithm = algorithm
@@ -84,6 +94,7 @@ class _NASBase(BaseEstimator):
         self.depths = depths
         self.max_epochs = max_epochs
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.validation_fraction = validation_fraction
         self.device = device
         self.random_state = random_state
@@ -115,6 +126,11 @@ class _NASBase(BaseEstimator):
             y_mean = float(np.mean(y_enc[idx_tr]))
             y_std = float(np.std(y_enc[idx_tr])) or 1.0
         n_out = len(classes) if task == "multiclass" else 1
+        batch = self.batch_size
+        if batch == "auto":
+            batch = int(min(256, max(16, len(idx_tr) // 8)))
+        elif isinstance(batch, str) or int(batch) < 1:
+            raise ValueError(f"batch_size must be a positive int or 'auto', got {batch!r}")
         data = TabularData(
             X_train=Z[idx_tr], y_train=y_enc[idx_tr], X_val=Z[idx_va], y_val=y_enc[idx_va],
             X_test=Z[idx_va], y_test=y_enc[idx_va], task=task, classes_=classes,
@@ -125,8 +141,10 @@ class _NASBase(BaseEstimator):
             data, max_params=self.max_params, algorithm=self.algorithm, steps=self.steps,
             n_trials=self.n_trials, time_budget_s=self.time_budget, seed=seed,
             device=self.device, widths=self.widths or DEFAULT_WIDTHS,
-            depths=self.depths or DEFAULT_DEPTHS, batch_size=self.batch_size,
-            recipe=Recipe(batch_size=self.batch_size, max_epochs=self.max_epochs, patience=10),
+            depths=self.depths or DEFAULT_DEPTHS, batch_size=batch,
+            supernet_lr=self.learning_rate,
+            recipe=Recipe(lr=self.learning_rate, batch_size=batch, max_epochs=self.max_epochs,
+                          patience=10),
             n_random=0, reference=False)
         self.preprocessor_ = pre
         self.model_ = result.model.double().eval()  # float64 inference: batch-size invariant
@@ -221,9 +239,7 @@ class NASClassifier(ClassifierMixin, _NASBase):
         return self._fit(X, y)
 
     def _targets(self, y: Any) -> tuple[np.ndarray, str, np.ndarray]:
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y.ravel()
+        y = _target_1d(y)
         check_classification_targets(y)
         if type_of_target(y) not in ("binary", "multiclass"):
             raise ValueError(f"NASClassifier supports binary and multiclass targets, got "
@@ -247,7 +263,8 @@ class NASClassifier(ClassifierMixin, _NASBase):
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each row, shape ``(n,)``."""
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)  # checks fitted first
+        return self.classes_[proba.argmax(axis=1)]
 
 
 class NASRegressor(RegressorMixin, _NASBase):
@@ -276,11 +293,7 @@ class NASRegressor(RegressorMixin, _NASBase):
         return self._fit(X, y)
 
     def _targets(self, y: Any) -> tuple[np.ndarray, str, None]:
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y.ravel()
-        if y.ndim != 1:
-            raise ValueError(f"NASRegressor supports a single target, got y of shape {y.shape}")
+        y = _target_1d(y)
         try:
             y = y.astype(np.float64)
         except (TypeError, ValueError):

@@ -18,7 +18,7 @@ from budgetnas.sklearn import NASClassifier, NASRegressor
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 # Small, fast settings for the estimator checks: a 6-child space and a short search.
-FAST = dict(max_params=2000, steps=30, widths=(8, 16, 32), depths=(1, 2), max_epochs=60,
+FAST = dict(max_params=600, steps=30, widths=(8, 16, 32), depths=(1, 2), max_epochs=60,
             random_state=0)
 
 

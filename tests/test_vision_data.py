@@ -196,6 +196,7 @@ def _small_cnn():
                          nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(256, 10))
 
 
+@pytest.mark.slow
 def test_train_image_model_learns_digits():
     train, val, test = _digits_split()
     res = train_image_model(_small_cnn(), train, val, test, epochs=3, batch_size=64, lr=0.1)

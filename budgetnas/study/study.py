@@ -393,11 +393,11 @@ class Study:
         """One row per trial: number, state, value, dna (JSON), duration, one column per decision
         point (``"dp:<name>"``, candidate index or float, NaN when inactive) and the metrics."""
         names = self.space.spec.names
-        self._choice_cols = np.array([d.kind == "choice" for d in self.space.decision_points])
+        choice_cols = np.array([d.kind == "choice" for d in self.space.decision_points])
         rows = []
         for t in self._trials:
             vec = self.space.to_vector(t.dna).astype(float)
-            vec[self._choice_cols & (vec < 0)] = np.nan  # inactive choices; a float may be < 0
+            vec[choice_cols & (vec < 0)] = np.nan  # inactive choices; a float may be < 0
             row = {"number": t.number, "state": t.state.value, "value": t.value,
                    "dna": t.dna.to_json(), "duration": t.duration}
             row.update({f"dp:{n}": v for n, v in zip(names, vec)})
