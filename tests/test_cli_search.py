@@ -219,3 +219,22 @@ def test_adult_demo_end_to_end_with_onnx(tmp_path):
     pred = pd.read_csv(tmp_path / "p.csv")
     truth = test_df[target].iloc[:200].to_numpy()
     assert (pred["prediction"].to_numpy() == truth).mean() > 0.8
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algorithm", ["abs", "random", "evolution", "predictor"])
+def test_every_algorithm_runs_end_to_end(tmp_path, letter_csv, algorithm):
+    out = tmp_path / algorithm
+    result = invoke("search", letter_csv, "--target", "lettr", "--max-params", "2500",
+                    "--algorithm", algorithm, "--steps", "40", "--n-trials", "4",
+                    "--max-epochs", "2", "--no-reference", "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["algorithm"] == algorithm and metrics["final"]["params"] <= 2500
+    if algorithm == "abs":
+        assert metrics["search"]["steps"] == 40
+    else:
+        assert metrics["search"]["trials"] == 4
+        children = pd.read_csv(out / "children.csv")
+        assert (children["source"] == "trial").sum() == 4
+        assert (children["params"] <= 2500).all()

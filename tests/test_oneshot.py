@@ -226,3 +226,33 @@ def test_checkpoint_file_resumes_a_search(tmp_path):
     resumed.load_checkpoint(path)
     result = resumed.run()
     assert [r.reward for r in result.history] == [r.reward for r in reference.history]
+
+
+def test_most_probable_feasible_by_enumeration_agrees_with_tabnas():
+    from budgetnas.tabular.search import most_probable_feasible
+
+    space = MLPSpace(n_in=2, n_out=1, widths=[2, 3, 4], depths=[1, 2])
+    budget = space.constraint(25)
+    algo = TabNAS(seed=3)
+    OneShotSearch(ToyTask2(space), algo, space.spec, constraints=[budget], steps=300).run()
+    probs = policy_probabilities(algo)
+    ours = most_probable_feasible(space, probs, budget)
+    assert ours == algo.most_probable_feasible()
+    # and it is the argmax of log p over the feasible set, computed naively
+    best = max((dna for dna in space.space.iter_dna() if budget.feasible(dna)),
+               key=lambda d: np.sum([np.log(probs[i][v]) for i, v in
+                                     zip(np.flatnonzero(space.space.to_vector(d) >= 0), d)]))
+    assert ours == best
+
+
+class ToyTask2(ToyTask):
+    """The toy reward extended to depth 1 (a single layer scores like its 2-layer mean)."""
+
+    def reward(self, child) -> float:
+        if len(child) == 1:
+            i = self.space.widths.index(child[0])
+            return 1.0 - TOY_LOSS[i].mean()
+        return super().reward(child)
+
+    def warmup_child(self, child, p, rng):
+        return child

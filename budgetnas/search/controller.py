@@ -174,7 +174,9 @@ class CategoricalController:
         L = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
         P = np.exp(L)
         last = mask.shape[1] - 1 - np.argmax(mask[:, ::-1], axis=1)
-        value = (L, P, np.cumsum(P, axis=1), last)
+        # every decision's CDF shifted by its index, flattened: one searchsorted samples them all
+        shifted = (np.cumsum(P, axis=1) + np.arange(len(P))[:, None]).ravel()
+        value = (L, P, shifted, last)
         if len(self._dist_cache) > 4:
             self._dist_cache.pop(0)
         self._dist_cache.append((allowed, value))
@@ -204,14 +206,11 @@ class CategoricalController:
         With ``allowed`` the policy is restricted (renormalised) to those candidates. Uses
         ``n × D`` uniforms from ``rng`` and the inverse CDF, vectorised.
         """
-        _, P, cum, last = self._dist(allowed)
-        U = rng.random((n, self.num_decisions))
-        if n * P.size <= 4_000_000:
-            X = (U[:, :, None] > cum[None, :, :]).sum(axis=2)
-        else:
-            X = np.stack([np.searchsorted(cum[d], U[:, d], side="left")
-                          for d in range(self.num_decisions)], axis=1)
-        X = np.minimum(X, last[None, :]).astype(np.int64)
+        _, P, shifted, last = self._dist(allowed)
+        D, C = P.shape
+        U = rng.random((n, D)) + np.arange(D)
+        X = np.searchsorted(shifted, U, side="left") - self._offsets  # inverse CDF
+        X = np.clip(X, 0, last[None, :]).astype(np.int64)
         if self._cond.size:
             X[~self.active_mask(X)] = -1
         return X
