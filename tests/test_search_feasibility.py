@@ -192,3 +192,17 @@ def test_reinforce_under_constraint_never_proposes_infeasible():
     algo.setup(space.spec, [Constraint(cost, max=budget)])
     X = algo.propose_batch(500)
     assert np.all(mlp_params(X + 1) <= budget)
+
+
+def test_expensive_cost_is_not_enumerated():
+    calls = []
+
+    def fn(X):
+        calls.append(len(X))
+        return X.sum(axis=1).astype(float)
+
+    cost = FunctionCost(fn, unit="ms", name="measured")
+    cost.is_expensive = True
+    feas = Feasibility(widths_space(3, 4).spec, [Constraint(cost, max=3.0)])
+    feas.analyse(np.random.default_rng(0))
+    assert sum(calls) <= 256 and feas.feasible_set is None

@@ -78,7 +78,7 @@ def test_predictor_proposes_its_top_predictions_and_never_repeats():
     import budgetnas as bn
 
     space = bn.Space({"x": [bn.oneof(list(range(5)), name=f"d{i}") for i in range(4)]})
-    algo = NeuralPredictor(num_initial=30, num_candidates=10_000, top_k=5, epochs=200, seed=0)
+    algo = NeuralPredictor(num_initial=30, num_candidates=10_000, top_k=10, epochs=100, seed=0)
     algo.setup(space.spec)
     seen = []
     for _ in range(60):
@@ -89,4 +89,4 @@ def test_predictor_proposes_its_top_predictions_and_never_repeats():
     # after learning a linear reward, its rounds go for the top: (4, 4, 0, 4) scores 14
     later = np.array(seen[30:])
     assert np.mean(later @ [1.0, 2.0, -1.0, 0.5]) > np.mean(np.array(seen[:30]) @ [1.0, 2.0, -1.0, 0.5]) + 4
-    assert len(algo.round_taus_) == 6
+    assert len(algo.round_taus_) == 3

@@ -55,7 +55,13 @@ def resolve_network(name_or_dna: str, space_name: str | None,
         architecture string that does not parse or is not a child of ``--space``.
     """
     from budgetnas.errors import ArchitectureError, InvalidDNAError, SpaceError
-    from budgetnas.spaces import from_string, get_space, list_references, list_spaces
+    from budgetnas.spaces import (
+        from_string,
+        get_space,
+        list_references,
+        list_spaces,
+        validate_arch,
+    )
     from budgetnas.spaces.reference import (
         get_reference,
         reference_num_classes,
@@ -85,6 +91,7 @@ def resolve_network(name_or_dna: str, space_name: str | None,
     if "|" in text:
         try:
             arch = from_string(text)
+            validate_arch(arch)
             dna = space.encode(arch) if space is not None else None
         except (ArchitectureError, InvalidDNAError) as exc:
             raise _fail(str(exc)) from None

@@ -184,6 +184,18 @@ class _Position:
     record: Callable[[tuple[int, ...]], LayerRecord | None]
 
 
+class _MembershipTable(LatencyTable):
+    """A LatencyTable whose ``in`` is a dict lookup.
+
+    ``Mapping.__contains__`` goes through ``__getitem__``, which builds a LookupMissError with
+    difflib suggestions for every miss; TableLatency tests membership once per joint choice of
+    each layer's decisions (tens of thousands for a conv space), so that took minutes.
+    """
+
+    def __contains__(self, signature: object) -> bool:
+        return signature in self.entries
+
+
 class LayerSumCost(CostModel):
     """A cost that is a sum over a child's layers of a per-layer value (params, MACs, ...).
 
@@ -481,8 +493,8 @@ class ConvSpaceCosts:
                       statistic: str = "mean_ms") -> TableLatency:
         """Latency of each child as the sum of its layers' table entries (ms on the table's
         device); a missing signature raises ``LookupMissError`` naming it."""
-        return TableLatency(table, self.signature_layers(style), space=self.space,
-                            statistic=statistic)
+        return TableLatency(_MembershipTable(table.entries, table.meta),
+                            self.signature_layers(style), space=self.space, statistic=statistic)
 
     def signatures(self, child: Any, style: str = "full") -> list[str]:
         """Table signatures of one child's layers, in order."""

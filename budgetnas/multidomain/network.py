@@ -12,6 +12,7 @@ multi-path network that is retrained jointly). Parameters of a shared node count
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -265,6 +266,26 @@ class MultiPathNetwork(nn.Module):
         return self.heads[domain](h.mean(dim=(2, 3)))
 
 
+@functools.lru_cache(maxsize=32)
+def _node_costs(config: MultiPathConfig, metric: str) -> tuple[np.ndarray, int]:
+    """Per-node cost table ``(L, max choices)`` and the stem's cost, measured once per config
+    (counting MACs traces every node, which is slow enough to be worth caching)."""
+    from budgetnas.cost import count_macs, count_parameters
+
+    nc = config.num_choices
+    table = np.zeros((len(nc), max(nc)))
+    net = MultiPathNetwork(config, {"d": 1})
+    for i, n in enumerate(nc):
+        side, ch = config.in_size(i), config.in_channels(i)
+        for c in range(n):
+            m = net.node((i, c))
+            table[i, c] = (count_parameters(m) if metric == "params"
+                           else count_macs(m, (1, ch, side, side)))
+    img = (1, config.in_ch, config.image_size, config.image_size)
+    stem = count_parameters(net.stem) if metric == "params" else count_macs(net.stem, img)
+    return table, int(stem)
+
+
 class PathCost:
     """Cost of a domain's path from a per-node table: MACs (one image) or parameters.
 
@@ -286,25 +307,15 @@ class PathCost:
     """
 
     def __init__(self, config: MultiPathConfig, num_classes: int, metric: str = "macs") -> None:
-        from budgetnas.cost import count_macs, count_parameters
-
         if metric not in ("macs", "params"):
             raise SupernetError(f"metric must be 'macs' or 'params', got {metric!r}")
         self.metric = metric
-        nc = config.num_choices
-        self.table = np.zeros((len(nc), max(nc)))
-        net = MultiPathNetwork(config, {"d": num_classes})
-        for i, n in enumerate(nc):
-            side, ch = config.in_size(i), config.in_channels(i)
-            for c in range(n):
-                m = net.node((i, c))
-                self.table[i, c] = (count_parameters(m) if metric == "params"
-                                    else count_macs(m, (1, ch, side, side)))
-        img = (1, config.in_ch, config.image_size, config.image_size)
+        table, stem = _node_costs(config, metric)
+        self.table = table.copy()
         last = config.layers[-1].out_ch
-        self.base = float(count_parameters(net.stem) + count_parameters(net.heads["d"])
-                          if metric == "params"
-                          else count_macs(net.stem, img) + last * num_classes)
+        head = (last + 1) * num_classes if metric == "params" else last * num_classes
+        self.base = float(stem + head)
+        nc = config.num_choices
         self._rows = np.arange(len(nc))
 
     def batch(self, X: np.ndarray) -> np.ndarray:

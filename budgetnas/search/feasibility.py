@@ -285,6 +285,11 @@ class Feasibility:
     structure : {"auto", "none"}
         ``"auto"`` tries :class:`ChainCost` on choice-only spaces without conditionals.
 
+    Notes
+    -----
+    A cost model with ``is_expensive = True`` (e.g. latency measured per child) is never
+    enumerated or probed for structure; only a small bounded search checks the budget.
+
     Attributes
     ----------
     feasible_set : np.ndarray (m, D) or None
@@ -347,6 +352,11 @@ class Feasibility:
         if not self.constraints:
             return self
         self._check_model_minimum()
+        if any(getattr(_cost_of(c), "is_expensive", False) for c in self.constraints):
+            # each price is a measurement: no enumeration or structure probing, a small search
+            self.search_samples = min(self.search_samples, 256)
+            self._bounded_search(rng, local=False)
+            return self
         X = enumerate_vectors(self.spec, self.enumerate_limit)
         if X is not None:
             self._from_enumeration(X)
@@ -472,7 +482,7 @@ class Feasibility:
         if len(self.constraints) == 1 and proven[0] is not None:
             self.method = "structure"
 
-    def _bounded_search(self, rng: np.random.Generator) -> None:
+    def _bounded_search(self, rng: np.random.Generator, local: bool = True) -> None:
         """Random draws in the box, then greedy descent on the excess over the budgets."""
         self.method = "search"
         n = self.search_samples
@@ -484,7 +494,9 @@ class Feasibility:
         best = mins
         order = np.argsort(excess)[:4]
         starts = X[order]
-        if self.spec.is_choice_only and not self.spec.is_conditional and not self.spec.groups:
+        if not local:
+            found = False
+        elif self.spec.is_choice_only and not self.spec.is_conditional and not self.spec.groups:
             found, best = self._coordinate_descent(starts, best)
         else:
             found, best = self._mutation_descent(starts, best, rng)
