@@ -101,3 +101,11 @@ def test_invalid_inputs_exit_2_and_say_why(args, needle):
     res = runner.invoke(app, ["cost", *args, "--no-latency"])
     assert res.exit_code == 2, res.output
     assert needle in res.output
+
+
+def test_torchvision_spelling_is_an_alias():
+    res = runner.invoke(app, ["cost", "mobilenet_v3_large", "--input-size", "32", "--no-latency"])
+    assert res.exit_code == 0, res.output
+    got = parse(res.output)
+    assert got["architecture"] == "mobilenetv3_large_100"
+    assert got["parameters"] == "5483032 parameters"

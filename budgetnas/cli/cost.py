@@ -24,7 +24,12 @@ import typer
 
 from budgetnas.cli import app
 
-__all__ = ["ResolvedNetwork", "resolve_network", "cost_lines", "cost_cmd"]
+__all__ = ["ALIASES", "ResolvedNetwork", "resolve_network", "cost_lines", "cost_cmd"]
+
+#: Other spellings of the reference names (torchvision's, and timm's without the width suffix).
+ALIASES = {"mobilenet_v2": "mobilenetv2_100", "mobilenetv2": "mobilenetv2_100",
+           "mobilenet_v3_large": "mobilenetv3_large_100",
+           "mobilenetv3_large": "mobilenetv3_large_100"}
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,7 @@ def resolve_network(name_or_dna: str, space_name: str | None,
             raise _fail(str(exc)) from None
         return ResolvedNetwork("architecture string", arch, space_name,
                                1000 if num_classes is None else num_classes, dna)
+    text = ALIASES.get(text, text)
     if text not in list_references():
         raise _fail(f"unknown architecture {text!r}; known reference architectures: "
                     f"{', '.join(list_references())} (or give a DNA as a JSON list with --space, "

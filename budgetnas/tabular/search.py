@@ -786,6 +786,12 @@ def _make_controller(algorithm: str, seed: int, controller_lr: float | None):
 
 
 def _make_trial_algorithm(algorithm: str, seed: int, n_trials: int):
+    """Random search, regularized evolution or the neural predictor, sized for ``n_trials``.
+
+    The feasible set is enumerated up to 200,000 children (the default space has 168,420), so
+    that the predictor ranks unseen feasible children directly instead of drawing them by
+    rejection.
+    """
     from budgetnas.search import NeuralPredictor, RegularizedEvolution
     from budgetnas.search import Random as RandomSearch
 
@@ -794,10 +800,11 @@ def _make_trial_algorithm(algorithm: str, seed: int, n_trials: int):
     if algorithm == "evolution":
         population = max(2, n_trials // 3)
         return RegularizedEvolution(population_size=population,
-                                    tournament_size=max(1, population // 2), seed=seed)
+                                    tournament_size=max(1, population // 2), seed=seed,
+                                    enumerate_limit=200_000)
     initial = max(2, n_trials // 2)
     return NeuralPredictor(num_initial=initial, top_k=max(1, (n_trials - initial) // 2),
-                           num_candidates=10_000, seed=seed)
+                           num_candidates=10_000, seed=seed, enumerate_limit=200_000)
 
 
 def _run_trials(data: TabularData, space: MLPSpace, budget, algorithm: str, *, n_trials: int,
