@@ -142,8 +142,8 @@ def main() -> None:
     md = [
         "# Exhaustive check of the TabNAS pick on Letter Recognition",
         "",
-        "Command: `python benchmarks/tabular_letter_exhaustive.py`"
-        + (" --reuse" if args.reuse else ""),
+        "Command: `python benchmarks/tabular_letter_exhaustive.py"
+        + (" --reuse`" if args.reuse else "`"),
         "",
         f"Machine: {os.cpu_count()} cores ({cpu}), torch {torch.__version__}, one torch thread; "
         "other jobs were running on the machine at the same time, so times are upper bounds.",
