@@ -106,6 +106,18 @@ def test_all_missing_column(tmp_path, letter):
     assert_bad_input(result, out, "['sensor']", "missing in every row", "--drop")
 
 
+@pytest.mark.slow
+def test_dropping_the_all_missing_column_lets_the_run_go_on(tmp_path, letter):
+    path = tmp_path / "holes.csv"
+    letter.assign(sensor=np.nan).to_csv(path, index=False)
+    out = tmp_path / "run"
+    result = invoke("search", path, "--target", "lettr", "--max-params", "2000", "--out", out,
+                    "--drop", "sensor", "--steps", "8", "--n-random", "1", "--max-epochs", "1",
+                    "--no-reference", "-q")
+    assert result.exit_code == 0, result.output
+    assert "sensor" not in json.loads((out / "architecture.json").read_text())["feature_columns"]
+
+
 def test_non_numeric_regression_target(tmp_path, letter_csv):
     out = tmp_path / "run"
     result = invoke("search", letter_csv, "--target", "lettr", "--task", "regression",

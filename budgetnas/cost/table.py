@@ -85,6 +85,10 @@ class LatencyTable(Mapping[str, TableEntry]):
         except KeyError:
             raise self.miss(signature) from None
 
+    def __contains__(self, signature: object) -> bool:
+        # Mapping's default goes through __getitem__, whose miss builds a difflib suggestion.
+        return signature in self.entries
+
     def __iter__(self) -> Iterator[str]:
         return iter(self.entries)
 

@@ -283,7 +283,7 @@ class TableSearchResult:
 
         arch = {"widths": list(self.widths), "dna": list(self.dna), "params": self.params,
                 "n_in": self.data.n_features, "n_out": self.data.n_outputs, "task": self.task,
-                "target": self.data.target,
+                "target": self.data.target, "feature_columns": list(self.data.feature_columns),
                 "classes": None if self.data.classes_ is None else [_py(c) for c in self.data.classes_],
                 "layers": "Linear -> ReLU per hidden width, then Linear (budgetnas.tabular.train.build_mlp)",
                 "space": {"widths": list(self.space.widths), "depths": list(self.space.depths)}}
@@ -716,15 +716,18 @@ def _prepare_data(data, target, *, dataset, test, task, seed, drop_columns, stri
     frame = read_table(data)
     test_frame = None if test is None else read_table(test)
     if strict_columns:
-        _reject_all_missing(frame, "the data")
+        skip = {str(c) for c in drop_columns}
+        _reject_all_missing(frame, "the data", skip)
         if test_frame is not None:
-            _reject_all_missing(test_frame, "the test data", only=list(frame.columns))
+            _reject_all_missing(test_frame, "the test data", skip, only=list(frame.columns))
     return load_tabular(frame, target, test=test_frame, task=task, seed=seed,
                         drop_columns=drop_columns), name
 
 
-def _reject_all_missing(frame: pd.DataFrame, where: str, only: list | None = None) -> None:
-    empty = [str(c) for c in frame.columns if frame[c].isna().all() and (only is None or c in only)]
+def _reject_all_missing(frame: pd.DataFrame, where: str, skip: set[str],
+                        only: list | None = None) -> None:
+    empty = [str(c) for c in frame.columns if str(c) not in skip and frame[c].isna().all()
+             and (only is None or c in only)]
     if empty:
         raise DataError(f"column(s) {empty} of {where} are missing in every row; drop them from "
                         "the file or pass --drop COLUMN for each")
