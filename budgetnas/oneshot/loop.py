@@ -9,10 +9,22 @@ the controller is neither asked nor told anything.
 
 Example
 -------
->>> search = OneShotSearch(task, TabNAS(seed=0), space.spec, constraints=[budget],
-...                        cost=space.param_cost(), steps=2000)
+A toy task whose reward prefers a wide first layer (a real one trains a supernet, see
+:class:`~budgetnas.oneshot.task.SupervisedTask`):
+
+>>> from budgetnas.oneshot import WeightSharingTask
+>>> from budgetnas.search import TabNAS
+>>> from budgetnas.spaces.mlp import MLPSpace
+>>> space = MLPSpace(n_in=2, n_out=1, widths=[2, 3, 4], depths=[2])
+>>> class Toy(WeightSharingTask):
+...     def decode(self, dna): return space.widths_of(list(dna))
+...     def train_step(self, child): return 0.0
+...     def reward(self, child): return child[0] / 4
+>>> search = OneShotSearch(Toy(), TabNAS(seed=0), space.spec,
+...                        constraints=[space.constraint(25)], steps=200)
 >>> result = search.run()
->>> result.history[-1].reward
+>>> [r.phase for r in result.history[49:51]], result.steps_done
+(['warmup', 'search'], 200)
 """
 
 from __future__ import annotations
