@@ -5,6 +5,14 @@ a parameter budget (TabNAS by default), retrains the chosen network, compares it
 feasible networks and HistGradientBoosting, and writes a run directory. ``--dataset adult`` uses
 the UCI Adult data set shipped inside the package. Bad input exits with code 2, a message on
 stderr, and no run directory.
+
+Trial-based searches (``--algorithm random | evolution | predictor``) keep their trials in a
+SQLite store in ``OUT.partial/`` (a run directory: ``run.json``, ``status.json``, ``study.db``)
+while they run. After a crash or ``kill -9``, the same command again (or ``budgetnas resume
+OUT.partial``) resumes: finished trials are kept, the interrupted one is re-run once, and the
+search ends with ``--n-trials`` finished trials. When the run is done the store moves into
+``OUT/`` with the model and report, and ``OUT.partial/`` is removed. The same command on a
+finished ``OUT`` exits with code 2 and says so (pass ``--overwrite`` to search again).
 """
 
 from __future__ import annotations
@@ -20,9 +28,11 @@ import typer
 
 from budgetnas.cli import app
 
-__all__ = ["predict_cmd", "search_cmd"]
+__all__ = ["predict_cmd", "report_run", "resume_run", "search_cmd"]
 
 _ALGORITHMS = ("tabnas", "abs", "random", "evolution", "predictor")
+_TRIAL_BASED = ("random", "evolution", "predictor")
+PARTIAL_SUFFIX = ".partial"
 _PHASES = {"data": "Loading data", "reference": "HistGradientBoosting",
            "search": "Searching", "final": "Retraining the pick", "random": "Random children"}
 
@@ -66,10 +76,29 @@ def search_cmd(
     drop: list[str] = typer.Option([], "--drop", help="A column that is not a feature (repeat)."),
     no_reference: bool = typer.Option(False, "--no-reference",
                                       help="Skip the HistGradientBoosting reference."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
+    overwrite: bool = typer.Option(False, "--overwrite",
+                                   help="Replace an existing --out (and start an interrupted "
+                                        "trial-based search again from scratch)."),
+    force: bool = typer.Option(False, "--force",
+                               help="Resume an interrupted trial-based search even if its "
+                                    "settings changed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Search the MLP that fits a parameter budget and is most accurate on a table (TabNAS)."""
+    _run_search(data=data, target=target, max_params=max_params, dataset=dataset, test=test,
+                task=task, algorithm=algorithm, time_budget=time_budget, seed=seed,
+                device=device, out=out, steps=steps, n_trials=n_trials, n_random=n_random,
+                max_epochs=max_epochs, drop=drop, no_reference=no_reference,
+                overwrite=overwrite, force=force, quiet=quiet)
+
+
+def _run_search(*, data: Path | None, target: str | None, max_params: float | None,
+                dataset: str | None, test: Path | None, task: str | None, algorithm: str,
+                time_budget: float | None, seed: int, device: str, out: Path | None,
+                steps: int | None, n_trials: int | None, n_random: int | None, max_epochs: int,
+                drop: list[str], no_reference: bool, overwrite: bool, force: bool,
+                quiet: bool) -> None:
+    """The body of ``budgetnas search`` (also what ``budgetnas resume`` calls)."""
     if max_params is None:
         _fail("--max-params N is required: the most parameters (weights + biases) the network "
               "may have, e.g. --max-params 5000")
@@ -95,8 +124,26 @@ def search_cmd(
         _fail(f"data file {str(data)!r} does not exist")
     out = out or _default_out(data, dataset, max_params)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        if (out / "run.json").is_file() and (out / "metrics.json").is_file():
+            _fail(f"{str(out)!r} already exists and is not empty: it holds a finished search "
+                  "(see `budgetnas show` and its report.md); choose another --out or pass "
+                  "--overwrite to search again")
         _fail(f"{str(out)!r} already exists and is not empty; choose another --out or pass "
               "--overwrite")
+    store = None
+    store_args = None
+    if algorithm in _TRIAL_BASED:
+        store = out.with_name(out.name + PARTIAL_SUFFIX)
+        store_args = {"data": None if data is None else str(data.resolve()), "target": target,
+                      "max_params": max_params, "dataset": dataset,
+                      "test": None if test is None else str(test.resolve()), "task": task,
+                      "algorithm": algorithm, "time_budget": time_budget, "seed": seed,
+                      "device": device, "out": str(out.resolve()), "steps": steps,
+                      "n_trials": n_trials or 12, "n_random": n_random,
+                      "max_epochs": max_epochs, "drop": list(drop),
+                      "no_reference": no_reference}
+        if store.exists() and not overwrite and not quiet:
+            typer.echo(f"resuming the interrupted search in {store}", err=True)
 
     # Heavy imports after the cheap checks, so usage errors answer at once.
     from budgetnas.errors import BudgetNASError, DataError
@@ -112,7 +159,8 @@ def search_cmd(
                 time_budget_s=None if time_budget is None else 60.0 * time_budget, seed=seed,
                 device=device, recipe=Recipe(max_epochs=max_epochs), n_random=n_random,
                 reference=not no_reference, drop_columns=drop, strict_columns=True,
-                progress=progress.update)
+                progress=progress.update, store_dir=store, store_args=store_args,
+                store_force=force, store_fresh=overwrite)
         except (BudgetNASError, FileNotFoundError) as exc:
             progress.stop()
             _fail(str(exc) if isinstance(exc, (DataError, BudgetNASError)) else repr(exc))
@@ -152,6 +200,85 @@ def predict_cmd(
 
 
 # ------------------------------------------------------------------------------------------------
+# Entry points named in run.json (see budgetnas.store.rundir)
+
+
+def resume_run(run_dir: Path, *, force: bool = False) -> None:
+    """``budgetnas resume RUN_DIR`` for a trial-based search: the original command again.
+
+    Exits with code 2 when ``run.json`` lacks the command's arguments (a store written by
+    :func:`~budgetnas.tabular.search.search_table` directly: call it again with the same
+    ``store_dir``), and with code 0 and a message when the run is already finished.
+    """
+    from budgetnas.store.rundir import RunDir
+
+    run = RunDir.open(run_dir)
+    args = dict(run.settings().get("args") or {})
+    needed = {"algorithm", "out", "seed", "max_params", "max_epochs"}
+    if not needed <= set(args):
+        _fail(f"{run.settings_path} does not hold the `budgetnas search` arguments "
+              f"({sorted(needed - set(args))} missing); run the original command again")
+    out = Path(args["out"])
+    if (out / "metrics.json").is_file() and (out / "run.json").is_file():
+        typer.echo(f"{out} is already complete: nothing to resume (see `budgetnas show {out}`)")
+        return
+    paths = {k: None if args.get(k) is None else Path(args[k]) for k in ("data", "test")}
+    _run_search(data=paths["data"], target=args.get("target"), max_params=args["max_params"],
+                dataset=args.get("dataset"), test=paths["test"], task=args.get("task"),
+                algorithm=args["algorithm"], time_budget=args.get("time_budget"),
+                seed=int(args["seed"]), device=args.get("device", "auto"), out=out,
+                steps=args.get("steps"), n_trials=args.get("n_trials"),
+                n_random=args.get("n_random"), max_epochs=int(args["max_epochs"]),
+                drop=list(args.get("drop") or []), no_reference=bool(args.get("no_reference")),
+                overwrite=False, force=force, quiet=False)
+
+
+def report_run(run_dir: Path) -> Path:
+    """``budgetnas report RUN_DIR`` for a trial-based search: ``report/trials.md`` from the store.
+
+    One row per trial (number, state, widths, parameters, validation metric, seconds) and the
+    best; a finished run also has the full ``report.md`` written by ``budgetnas search``.
+
+    Raises
+    ------
+    StoreError
+        When the store has no trials yet.
+    """
+    from budgetnas.errors import StoreError
+    from budgetnas.store.atomic import atomic_write_text
+    from budgetnas.store.rundir import RunDir
+
+    run = RunDir.open(run_dir)
+    summary = run.summary(top_k=1)
+    storage = run.storage()
+    try:
+        trials = storage.load_trials(storage.get_study_id(run.study_name))
+    finally:
+        storage.dispose()
+    if not trials:
+        raise StoreError(f"{run.path}: no trial has started yet; nothing to report")
+    args = summary["args"]
+    lines = [f"# Trial-based search: {run.path.name}", "",
+             f"- algorithm: {args.get('algorithm')}, budget: {args.get('max_params')} parameters, "
+             f"seed: {args.get('seed')}",
+             f"- state: {summary['state']}; {summary['budget']['finished']} of "
+             f"{summary['budget']['target']} trials finished", ""]
+    best = summary["best"]
+    if best is not None:
+        lines += [f"Best: trial {best['number']}, widths {best['params']}, validation metric "
+                  f"{best['value']:.6g}", ""]
+    lines += ["| trial | state | widths | params | val metric | seconds |", "|---|---|---|---|---|---|"]
+    for t in trials:
+        value = "—" if t.value is None else f"{t.value:.6g}"
+        lines.append(f"| {t.number} | {t.state.value} | {t.params} | "
+                     f"{t.metrics.get('params', '—')} | {value} | "
+                     f"{t.metrics.get('seconds', 0.0):.1f} |")
+    if (run.path / "report.md").is_file():
+        lines += ["", "The full report of the finished run: [report.md](../report.md)."]
+    out = run.report_dir / "trials.md"
+    run.report_dir.mkdir(exist_ok=True)
+    atomic_write_text(out, "\n".join(lines) + "\n")
+    return out
 
 
 def _default_out(data: Path | None, dataset: str | None, max_params: float) -> Path:

@@ -117,7 +117,8 @@ class RunDir:
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> RunDir:
-        """An existing run directory.
+        """An existing run directory; ``path.partial`` when ``path`` does not exist yet and a
+        trial-based ``budgetnas search --out path`` is still running or was interrupted there.
 
         Raises
         ------
@@ -126,6 +127,14 @@ class RunDir:
         """
         run = cls(Path(path))
         if not run.settings_path.is_file():
+            partial = run.path.with_name(run.path.name + ".partial")
+            if not run.path.exists() and (partial / RUN_FILE).is_file():
+                return cls(partial)  # a trial-based search that has not finished yet
+            if (run.path / "metrics.json").is_file():
+                raise StoreError(
+                    f"{run.path} is a one-shot `budgetnas search` run (tabnas / abs): it keeps no "
+                    f"trial store ({RUN_FILE}), so there are no trials to show, resume or "
+                    "report; its results are in metrics.json and report.md")
             raise StoreError(f"{run.path} is not a run directory: it has no {RUN_FILE}. "
                              "Give the --out directory of a `budgetnas search` run.")
         return run

@@ -25,6 +25,8 @@ import math
 import os
 import pickle
 import shutil
+import socket
+import sqlite3
 import tempfile
 import time
 import warnings
@@ -140,6 +142,9 @@ class TableSearchResult:
     ----------
     widths : tuple of int
         Hidden widths of the final model.
+    store_dir : pathlib.Path or None
+        The persistent store of a trial-based search (``store_dir=`` of :func:`search_table`);
+        :meth:`save` copies it into the run directory and removes it.
     dna : DNA
         Its DNA in ``space``.
     params : int
@@ -186,6 +191,7 @@ class TableSearchResult:
     timings: dict[str, float] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
     dataset_name: str | None = None
+    store_dir: Path | None = None
 
     @property
     def task(self) -> str:
@@ -237,7 +243,10 @@ class TableSearchResult:
         """Write the run directory: architecture, weights, ONNX, metrics, history, report.
 
         The directory is built in a temporary sibling and renamed into place at the end, so an
-        error leaves no half-written run directory.
+        error leaves no half-written run directory. A trial-based search run with a store
+        (``store_dir``) also gets its ``run.json``, ``study.db`` (a consistent SQLite backup) and
+        ``status.json`` (``complete``), so ``budgetnas show/report`` work on it; the store
+        directory is removed once the run directory is in place.
 
         Parameters
         ----------
@@ -272,10 +281,14 @@ class TableSearchResult:
         try:
             self._write_files(tmp, onnx=onnx)
             write_tabular_report(self, tmp, plots=plots)
+            if self.store_dir is not None:
+                _copy_store(self.store_dir, tmp)
             _install_dir(tmp, out)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        if self.store_dir is not None and self.store_dir.resolve() != out.resolve():
+            shutil.rmtree(self.store_dir, ignore_errors=True)  # its content now lives in ``out``
         return out
 
     def _write_files(self, d: Path, onnx: bool) -> None:
@@ -373,6 +386,10 @@ def search_table(
     progress: Progress | None = None,
     callbacks: Sequence[Callback] = (),
     num_threads: int | None = 1,
+    store_dir: str | os.PathLike | None = None,
+    store_args: Mapping[str, Any] | None = None,
+    store_force: bool = False,
+    store_fresh: bool = False,
 ) -> TableSearchResult:
     """Find, train and measure the most accurate MLP with at most ``max_params`` parameters.
 
@@ -459,6 +476,19 @@ def search_table(
         torch intra-op threads on CPU during the run, restored afterwards. The default 1 is the
         fastest for MLPs this small: a step of a 104-48-1 network at batch 256 took 0.8 ms on
         one thread and 30-50 ms on two on a busy 2-core machine. None leaves torch's setting.
+    store_dir : path, optional
+        Trial-based searches only: a run directory (:class:`budgetnas.store.RunDir`, SQLite
+        store) that keeps every trial, so the same call after a crash or ``kill -9`` resumes:
+        finished trials are kept, the interrupted one is re-run once, and the search ends with
+        ``n_trials`` finished trials. Created only after the data and budget are validated.
+    store_args : mapping, optional
+        JSON-able arguments recorded in ``run.json`` (the command line's); resuming with other
+        arguments raises :class:`~budgetnas.errors.SettingsMismatchError` unless
+        ``store_force``.
+    store_force : bool
+        Resume the stored search even if its settings differ.
+    store_fresh : bool
+        Discard an existing ``store_dir`` and start the search again.
 
     Returns
     -------
@@ -473,6 +503,8 @@ def search_table(
         ``max_params`` is below the smallest child (the message names the minimum).
     SearchConfigError
         Unknown algorithm, or inconsistent settings.
+    SettingsMismatchError
+        ``store_dir`` holds a search with other settings and ``store_force`` is False.
 
     Warns
     -----
@@ -488,7 +520,8 @@ def search_table(
 def _search_table(data, target, *, max_params, dataset, test, task, algorithm, steps, n_trials,
                   time_budget_s, seed, device, widths, depths, batch_size, supernet_lr,
                   warmup_fraction, controller_lr, recipe, n_random, reference, drop_columns,
-                  strict_columns, progress, callbacks) -> TableSearchResult:
+                  strict_columns, progress, callbacks, store_dir, store_args, store_force,
+                  store_fresh) -> TableSearchResult:
     t_start = time.perf_counter()
     algorithm = _check_algorithm(algorithm)
     recipe = recipe or Recipe()
@@ -539,9 +572,15 @@ def _search_table(data, target, *, max_params, dataset, test, task, algorithm, s
     else:
         n_trials = int(n_trials or 12)
         settings["n_trials"] = n_trials
+        run = None
+        if store_dir is not None:  # only now: bad input above has written nothing
+            run = _open_store(store_dir, settings, store_args, force=store_force,
+                              fresh=store_fresh)
+            store_dir = run.path
         trials, trial_models = _run_trials(prepared, space, budget, algorithm, n_trials=n_trials,
                                            seed=seed, device=dev, recipe=recipe,
-                                           time_budget_s=time_budget_s, report=report)
+                                           time_budget_s=time_budget_s, report=report, run=run,
+                                           force=store_force)
         best = max(trials, key=lambda c: c.val_metric)
         dna = space.dna_of(best.widths)
     timings["search"] = time.perf_counter() - t0
@@ -549,7 +588,9 @@ def _search_table(data, target, *, max_params, dataset, test, task, algorithm, s
     chosen = space.widths_of(list(dna))
     report("final", 0, 1)
     t0 = time.perf_counter()
-    if algorithm in ONE_SHOT:
+    if algorithm in ONE_SHOT or chosen not in trial_models:
+        # a resumed search trained its best child in an earlier process: the same seed and
+        # recipe train it again to the same weights
         final = train_mlp(prepared, chosen, seed=seed, device=dev, **recipe.kwargs())
     else:
         final = trial_models[chosen]  # already trained from scratch with the same recipe
@@ -587,7 +628,8 @@ def _search_table(data, target, *, max_params, dataset, test, task, algorithm, s
         final=final, val_metrics=final.val_metrics, test_metrics=test_metrics,
         random_children=random_children, random_best=random_best, hgb=hgb, oneshot=oneshot,
         trials=trials, settings=settings, timings=timings, notices=notices,
-        dataset_name=dataset_name)
+        dataset_name=dataset_name,
+        store_dir=None if store_dir is None or algorithm in ONE_SHOT else Path(store_dir))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -812,27 +854,86 @@ def _make_trial_algorithm(algorithm: str, seed: int, n_trials: int):
 
 def _run_trials(data: TabularData, space: MLPSpace, budget, algorithm: str, *, n_trials: int,
                 seed: int, device: torch.device, recipe: Recipe, time_budget_s: float | None,
-                report: Progress) -> tuple[list[ChildResult], dict[tuple, TrainResult]]:
-    """A trial-based search: each child proposed is trained standalone; reward = val metric."""
+                report: Progress, run=None, force: bool = False
+                ) -> tuple[list[ChildResult], dict[tuple, TrainResult]]:
+    """A trial-based search: each child proposed is trained standalone; reward = val metric.
+
+    With ``run`` (a :class:`budgetnas.store.RunDir`) the trials live in its SQLite store and
+    the search resumes from it: it stops at ``n_trials`` finished trials in all. Every child is
+    trained with the run's ``seed`` (a function of the seed and the widths alone), so a trial
+    re-run after a kill gives the value it would have had.
+    """
     algo = _make_trial_algorithm(algorithm, seed, n_trials)
-    study = Study(space.space, algo, constraints=[budget], seed=seed)
-    children: list[ChildResult] = []
+    storage = None if run is None else run.storage()
+    study_kw = {} if run is None else {
+        "storage": storage, "study_name": run.study_name, "force": force,
+        "settings": {"recipe": recipe.kwargs(), "max_params": float(budget.max),
+                     "widths": list(space.widths), "depths": list(space.depths),
+                     "task": data.task, "n_features": data.n_features}}
     models: dict[tuple, TrainResult] = {}
+    try:
+        study = Study(space.space, algo, constraints=[budget], seed=seed, **study_kw)
 
-    def objective(trial) -> float:
-        widths = tuple(trial.child)
-        res = models.get(widths) or train_mlp(data, widths, seed=seed, device=device,
-                                              **recipe.kwargs())
-        models[widths] = res
-        children.append(ChildResult(widths, space.params(list(trial.dna)), res.val_metric,
-                                    res.seconds, "trial", epochs=len(res.history)))
-        report("search", len(children), n_trials)
-        return res.val_metric
+        def objective(trial) -> dict[str, float]:
+            widths = space.widths_of(list(trial.dna))
+            res = models.get(widths) or train_mlp(data, widths, seed=seed, device=device,
+                                                  **recipe.kwargs())
+            models[widths] = res
+            report("search", study.n_finished() + 1, n_trials)
+            return {"reward": res.val_metric, "seconds": res.seconds,
+                    "epochs": len(res.history), "params": space.params(list(trial.dna))}
 
-    study.optimize(objective, n_trials=n_trials, timeout=time_budget_s, catch=())
+        if run is not None:
+            run.mark("running")
+        study.optimize(objective, max_trials=n_trials, timeout=time_budget_s, catch=())
+    except BaseException as exc:
+        if run is not None:
+            run.mark("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
+        raise
+    finally:
+        if storage is not None:
+            storage.dispose()
+    children = [ChildResult(space.widths_of(list(t.dna)), space.params(list(t.dna)),
+                            float(t.value), float(t.metrics.get("seconds", 0.0)), "trial",
+                            epochs=int(t.metrics.get("epochs", 0)))
+                for t in sorted(study.completed_trials(), key=lambda t: t.number)]
     if not children:
         raise SearchConfigError("the trial-based search trained no child (time budget too small?)")
     return children, models
+
+
+def _open_store(path, settings: Mapping[str, Any], args: Mapping[str, Any] | None, *,
+                force: bool, fresh: bool):
+    """The run directory that keeps a trial-based search's trials (created or reopened)."""
+    from budgetnas.store.rundir import RunDir
+
+    path = Path(path)
+    if fresh and path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    kept = {k: v for k, v in settings.items() if k not in ("time_budget_s", "n_trials")}
+    return RunDir.create(path, {
+        "command": "search", "study_name": "search",
+        "args": _jsonable(dict(args) if args is not None else kept),
+        "entry": "budgetnas.cli.search:resume_run",
+        "report": "budgetnas.cli.search:report_run"}, force=force)
+
+
+def _copy_store(store: Path, dest: Path) -> None:
+    """Copy a run's ``run.json``, ``study.db`` (SQLite backup API: consistent under WAL) and
+    ``checkpoints/`` into ``dest`` and mark it ``complete``."""
+    from budgetnas.store.atomic import atomic_write_json
+
+    shutil.copy2(store / "run.json", dest / "run.json")
+    if (store / "study.db").exists():
+        with contextlib.closing(sqlite3.connect(store / "study.db")) as src, \
+                contextlib.closing(sqlite3.connect(dest / "study.db")) as dst:
+            src.backup(dst)
+    if (store / "checkpoints").is_dir():
+        shutil.copytree(store / "checkpoints", dest / "checkpoints", dirs_exist_ok=True)
+    (dest / "report").mkdir(exist_ok=True)
+    atomic_write_json(dest / "status.json", {"state": "complete", "pid": os.getpid(),
+                                             "host": socket.gethostname(), "updated": time.time()})
 
 
 def _random_children(data: TabularData, space: MLPSpace, budget, *, count: int | None,
