@@ -18,7 +18,9 @@ finished ``OUT`` exits with code 2 and says so (pass ``--overwrite`` to search a
 from __future__ import annotations
 
 import math
+import os
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -92,6 +94,18 @@ def search_cmd(
                 overwrite=overwrite, force=force, quiet=quiet)
 
 
+def _check_writable(out: Path) -> None:
+    """Fail before any work when ``out`` cannot be created (a search must not be lost at save)."""
+    parent = out.resolve().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    try:  # os.access trusts permission bits; only a real directory creation tells
+        os.rmdir(tempfile.mkdtemp(prefix=".budgetnas-check-", dir=parent))
+    except OSError as exc:
+        _fail(f"cannot write --out {str(out)!r}: cannot create a directory in {str(parent)!r} "
+              f"({exc.strerror or exc}); choose another --out")
+
+
 def _run_search(*, data: Path | None, target: str | None, max_params: float | None,
                 dataset: str | None, test: Path | None, task: str | None, algorithm: str,
                 time_budget: float | None, seed: int, device: str, out: Path | None,
@@ -123,6 +137,7 @@ def _run_search(*, data: Path | None, target: str | None, max_params: float | No
     if data is not None and not data.exists():
         _fail(f"data file {str(data)!r} does not exist")
     out = out or _default_out(data, dataset, max_params)
+    _check_writable(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         if (out / "run.json").is_file() and (out / "metrics.json").is_file():
             _fail(f"{str(out)!r} already exists and is not empty: it holds a finished search "
@@ -169,8 +184,8 @@ def _run_search(*, data: Path | None, target: str | None, max_params: float | No
                 typer.secho(f"warning: {w.message}", err=True, fg=typer.colors.YELLOW)
     try:
         result.save(out, overwrite=overwrite)
-    except FileExistsError as exc:
-        _fail(str(exc))
+    except OSError as exc:  # FileExistsError, or the disk went away since the check
+        _fail(f"could not write the run directory {str(out)!r}: {exc}")
     _summary(console, result, out)
 
 
