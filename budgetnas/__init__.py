@@ -13,6 +13,7 @@ from budgetnas.errors import (
     DataError,
     InfeasibleBudgetError,
     InvalidDNAError,
+    SearchConfigError,
     SearchExhausted,
     SpaceError,
     TrialError,
@@ -45,7 +46,7 @@ __all__ = [
     "DNA", "BudgetNASError", "Call", "Constraint", "CostModel", "DataError", "Dedup",
     "FunctionCost", "Grid", "InMemoryStorage", "NeuralPredictor", "RegularizedEvolution",
     "Reinforce", "TabNAS", "cost",
-    "InfeasibleBudgetError", "InvalidDNAError", "Random", "SearchAlgorithm", "SearchExhausted",
+    "InfeasibleBudgetError", "InvalidDNAError", "Random", "SearchAlgorithm", "SearchConfigError", "SearchExhausted",
     "Space", "SpaceError", "StopByRank", "StopByValue", "Study", "Trial", "TrialError",
     "TrialPruned", "TrialState", "floatv", "manyof", "oneof", "sample", "symbolic",
 ]
