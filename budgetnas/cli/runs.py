@@ -22,7 +22,7 @@ from budgetnas.store.rundir import RunDir, find_runs, load_entry
 runs_app = typer.Typer(help="Runs kept in run directories.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 
-DEFAULT_REPORT = "budgetnas.report:write_report"
+DEFAULT_REPORT = "budgetnas.cli.search:report_run"  # a table of the trials in the store
 """The report function used when ``run.json`` names none: ``write_report(run_dir: Path)``."""
 
 _console = Console()
