@@ -273,19 +273,11 @@ def _dna_key(dna: Any) -> str:
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write ``obj`` as JSON to ``path`` atomically (temp file in the same folder + os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    # Imported here: budgetnas.store's package imports the study, which imports cost.
+    from budgetnas.store.atomic import atomic_write_json as write
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write(path, obj, indent=1)
 
 
 class LatencyCache:
