@@ -22,7 +22,7 @@ def _register() -> None:
     # command groups stay independent of each other.
     import importlib
 
-    for name in ("cost", "search", "runs", "latency", "multidomain"):
+    for name in ("cost", "search", "runs", "latency", "multidomain", "image"):
         try:
             importlib.import_module(f"budgetnas.cli.{name}")
         except ModuleNotFoundError as exc:  # a command group not built yet

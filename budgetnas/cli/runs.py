@@ -88,6 +88,9 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory."),
     if as_json:
         typer.echo(json.dumps(s, indent=2, default=str))
         return
+    if s.get("kind") == "oneshot":
+        _show_oneshot(s)
+        return
     c = s["trials"]
     budget = s["budget"]
     target = f" of {budget['target']}" if budget["target"] else ""
@@ -108,6 +111,21 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory."),
         table.add_row(str(i), str(t["number"]), _fmt(t["value"]),
                       json.dumps(t["params"], default=str))
     _console.print(table)
+
+
+def _show_oneshot(s: dict[str, Any]) -> None:
+    """A one-shot run: steps done (last checkpoint) and, once finished, the pick."""
+    budget, best = s["budget"], s["best"]
+    target = f" of {budget['target']}" if budget["target"] else ""
+    _console.print(f"[bold]{s['path']}[/bold]  ({s['command'] or 'run'}, one-shot "
+                   f"{s['args'].get('algorithm')})")
+    _console.print(f"state: {s['state']}   steps: {budget['finished']}{target}"
+                   + ("" if best else " (last checkpoint)"))
+    if best is None:
+        _console.print("no pick yet: `budgetnas resume` continues from the last checkpoint")
+        return
+    _console.print(f"pick: {best['params']}  validation {_fmt(best['value'])}")
+    _console.print(f"time: {_fmt(budget['elapsed_s'])} s")
 
 
 @app.command("resume")

@@ -6,12 +6,15 @@ feasible networks and HistGradientBoosting, and writes a run directory. ``--data
 the UCI Adult data set shipped inside the package. Bad input exits with code 2, a message on
 stderr, and no run directory.
 
-Trial-based searches (``--algorithm random | evolution | predictor``) keep their trials in a
-SQLite store in ``OUT.partial/`` (a run directory: ``run.json``, ``status.json``, ``study.db``)
-while they run. After a crash or ``kill -9``, the same command again (or ``budgetnas resume
-OUT.partial``) resumes: finished trials are kept, the interrupted one is re-run once, and the
-search ends with ``--n-trials`` finished trials. When the run is done the store moves into
-``OUT/`` with the model and report, and ``OUT.partial/`` is removed. The same command on a
+While it runs, a search lives in ``OUT.partial/`` (a run directory: ``run.json``,
+``status.json``, and ``study.db`` for trial-based searches or ``checkpoints/oneshot.pt`` for
+one-shot ones). After a crash or ``kill -9``, the same command again (or ``--resume``, or
+``budgetnas resume OUT``) resumes. Trial-based searches (``--algorithm random | evolution |
+predictor``) keep their finished trials, re-run the interrupted one once, and end with
+``--n-trials`` finished trials; one-shot searches (``tabnas | abs``) continue from the last
+checkpoint (supernet, optimiser, controller, RNGs and step, saved every ``--checkpoint-every``
+steps) and end with the pick an uninterrupted run makes. When the run is done the store moves
+into ``OUT/`` with the model and report, and ``OUT.partial/`` is removed. The same command on a
 finished ``OUT`` exits with code 2 and says so (pass ``--overwrite`` to search again).
 """
 
@@ -33,10 +36,10 @@ from budgetnas.cli import app
 __all__ = ["predict_cmd", "report_run", "resume_run", "search_cmd"]
 
 _ALGORITHMS = ("tabnas", "abs", "random", "evolution", "predictor")
-_TRIAL_BASED = ("random", "evolution", "predictor")
 PARTIAL_SUFFIX = ".partial"
 _PHASES = {"data": "Loading data", "reference": "HistGradientBoosting",
-           "search": "Searching", "final": "Retraining the pick", "random": "Random children"}
+           "search": "Searching", "final": "Retraining the pick", "random": "Random children",
+           "latency": "Measuring latency"}
 
 
 def _fail(message: str) -> None:
@@ -82,8 +85,13 @@ def search_cmd(
                                    help="Replace an existing --out (and start an interrupted "
                                         "trial-based search again from scratch)."),
     force: bool = typer.Option(False, "--force",
-                               help="Resume an interrupted trial-based search even if its "
-                                    "settings changed."),
+                               help="Resume an interrupted search even if its settings changed."),
+    resume: bool = typer.Option(False, "--resume",
+                                help="Continue the interrupted search in OUT.partial (fail if "
+                                     "there is none); the same command without it also does."),
+    checkpoint_every: int | None = typer.Option(
+        None, "--checkpoint-every", help="One-shot searches: save the state every this many "
+                                         "steps (default: 1/40 of the steps, at least 25)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Search the MLP that fits a parameter budget and is most accurate on a table (TabNAS)."""
@@ -91,7 +99,8 @@ def search_cmd(
                 task=task, algorithm=algorithm, time_budget=time_budget, seed=seed,
                 device=device, out=out, steps=steps, n_trials=n_trials, n_random=n_random,
                 max_epochs=max_epochs, drop=drop, no_reference=no_reference,
-                overwrite=overwrite, force=force, quiet=quiet)
+                overwrite=overwrite, force=force, quiet=quiet, resume=resume,
+                checkpoint_every=checkpoint_every)
 
 
 def _check_writable(out: Path) -> None:
@@ -111,7 +120,7 @@ def _run_search(*, data: Path | None, target: str | None, max_params: float | No
                 time_budget: float | None, seed: int, device: str, out: Path | None,
                 steps: int | None, n_trials: int | None, n_random: int | None, max_epochs: int,
                 drop: list[str], no_reference: bool, overwrite: bool, force: bool,
-                quiet: bool) -> None:
+                quiet: bool, resume: bool = False, checkpoint_every: int | None = None) -> None:
     """The body of ``budgetnas search`` (also what ``budgetnas resume`` calls)."""
     if max_params is None:
         _fail("--max-params N is required: the most parameters (weights + biases) the network "
@@ -132,6 +141,8 @@ def _run_search(*, data: Path | None, target: str | None, max_params: float | No
             _fail(f"{name} must be at least 1, got {value}")
     if time_budget is not None and not time_budget > 0:
         _fail(f"--time-budget must be a positive number of minutes, got {time_budget}")
+    if checkpoint_every is not None and checkpoint_every < 1:
+        _fail(f"--checkpoint-every must be at least 1, got {checkpoint_every}")
     if n_random is not None and n_random < 0:
         _fail(f"--n-random must be 0 or more, got {n_random}")
     if data is not None and not data.exists():
@@ -145,20 +156,22 @@ def _run_search(*, data: Path | None, target: str | None, max_params: float | No
                   "--overwrite to search again")
         _fail(f"{str(out)!r} already exists and is not empty; choose another --out or pass "
               "--overwrite")
-    store = None
-    store_args = None
-    if algorithm in _TRIAL_BASED:
-        store = out.with_name(out.name + PARTIAL_SUFFIX)
-        store_args = {"data": None if data is None else str(data.resolve()), "target": target,
-                      "max_params": max_params, "dataset": dataset,
-                      "test": None if test is None else str(test.resolve()), "task": task,
-                      "algorithm": algorithm, "time_budget": time_budget, "seed": seed,
-                      "device": device, "out": str(out.resolve()), "steps": steps,
-                      "n_trials": n_trials or 12, "n_random": n_random,
-                      "max_epochs": max_epochs, "drop": list(drop),
-                      "no_reference": no_reference}
-        if store.exists() and not overwrite and not quiet:
-            typer.echo(f"resuming the interrupted search in {store}", err=True)
+    store = out.with_name(out.name + PARTIAL_SUFFIX)
+    interrupted = (store / "run.json").is_file() and not overwrite
+    if resume and not interrupted:
+        _fail(f"--resume: there is no interrupted search in {str(store)!r} to continue; run "
+              "without --resume to start one")
+    # every algorithm resumes: trials from the store, one-shot searches from their checkpoint
+    store_args = {"data": None if data is None else str(data.resolve()), "target": target,
+                  "max_params": max_params, "dataset": dataset,
+                  "test": None if test is None else str(test.resolve()), "task": task,
+                  "algorithm": algorithm, "time_budget": time_budget, "seed": seed,
+                  "device": device, "out": str(out.resolve()), "steps": steps,
+                  "n_trials": n_trials or 12, "n_random": n_random,
+                  "max_epochs": max_epochs, "drop": list(drop),
+                  "no_reference": no_reference, "checkpoint_every": checkpoint_every}
+    if interrupted and not quiet:
+        typer.echo(f"resuming the interrupted search in {store}", err=True)
 
     # Heavy imports after the cheap checks, so usage errors answer at once.
     from budgetnas.errors import BudgetNASError, DataError
@@ -175,7 +188,8 @@ def _run_search(*, data: Path | None, target: str | None, max_params: float | No
                 device=device, recipe=Recipe(max_epochs=max_epochs), n_random=n_random,
                 reference=not no_reference, drop_columns=drop, strict_columns=True,
                 progress=progress.update, store_dir=store, store_args=store_args,
-                store_force=force, store_fresh=overwrite)
+                store_force=force, store_fresh=overwrite,
+                checkpoint_every=checkpoint_every)
         except (BudgetNASError, FileNotFoundError) as exc:
             progress.stop()
             _fail(str(exc) if isinstance(exc, (DataError, BudgetNASError)) else repr(exc))
@@ -219,7 +233,7 @@ def predict_cmd(
 
 
 def resume_run(run_dir: Path, *, force: bool = False) -> None:
-    """``budgetnas resume RUN_DIR`` for a trial-based search: the original command again.
+    """``budgetnas resume RUN_DIR`` for a tabular search: the original command again.
 
     Exits with code 2 when ``run.json`` lacks the command's arguments (a store written by
     :func:`~budgetnas.tabular.search.search_table` directly: call it again with the same
@@ -245,7 +259,8 @@ def resume_run(run_dir: Path, *, force: bool = False) -> None:
                 steps=args.get("steps"), n_trials=args.get("n_trials"),
                 n_random=args.get("n_random"), max_epochs=int(args["max_epochs"]),
                 drop=list(args.get("drop") or []), no_reference=bool(args.get("no_reference")),
-                overwrite=False, force=force, quiet=False)
+                overwrite=False, force=force, quiet=False,
+                checkpoint_every=args.get("checkpoint_every"))
 
 
 def report_run(run_dir: Path) -> Path:
@@ -264,6 +279,8 @@ def report_run(run_dir: Path) -> Path:
     from budgetnas.store.rundir import RunDir
 
     run = RunDir.open(run_dir)
+    if run.settings().get("kind") == "oneshot":
+        return _report_oneshot(run)
     summary = run.summary(top_k=1)
     storage = run.storage()
     try:
@@ -291,6 +308,26 @@ def report_run(run_dir: Path) -> Path:
     if (run.path / "report.md").is_file():
         lines += ["", "The full report of the finished run: [report.md](../report.md)."]
     out = run.report_dir / "trials.md"
+    run.report_dir.mkdir(exist_ok=True)
+    atomic_write_text(out, "\n".join(lines) + "\n")
+    return out
+
+
+def _report_oneshot(run: Any) -> Path:
+    """``report/oneshot.md`` of a one-shot tabular run: its steps, state and pick."""
+    from budgetnas.store.atomic import atomic_write_text
+
+    s = run.summary()
+    args, best, budget = s["args"], s["best"], s["budget"]
+    lines = [f"# One-shot search: {run.path.name}", "",
+             f"- algorithm: {args.get('algorithm')}, budget: {args.get('max_params')} parameters, "
+             f"seed: {args.get('seed')}",
+             f"- state: {s['state']}; step {budget['finished']} of {budget['target'] or '?'}"
+             + ("" if best else " (the last checkpoint; `budgetnas resume` continues from it)")]
+    if best is not None:
+        lines += [f"- pick: {best['params']}, validation metric {best['value']:.6g}", "",
+                  "The full report of the finished run: [report.md](../report.md)."]
+    out = run.report_dir / "oneshot.md"
     run.report_dir.mkdir(exist_ok=True)
     atomic_write_text(out, "\n".join(lines) + "\n")
     return out

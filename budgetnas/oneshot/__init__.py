@@ -15,7 +15,14 @@ from budgetnas.oneshot.loop import (
     StepRecord,
     policy_probabilities,
 )
+from budgetnas.oneshot.resume import (
+    RunCheckpoint,
+    checkpoint_progress,
+    resume_if_checkpointed,
+)
 from budgetnas.oneshot.task import SupervisedTask, WeightSharingTask, accuracy_reward
 
-__all__ = ["BatchStream", "Callback", "Checkpoint", "OneShotResult", "OneShotSearch", "StepRecord",
-           "SupervisedTask", "WeightSharingTask", "accuracy_reward", "policy_probabilities"]
+__all__ = ["BatchStream", "Callback", "Checkpoint", "OneShotResult", "OneShotSearch",
+           "RunCheckpoint", "StepRecord", "SupervisedTask", "WeightSharingTask",
+           "accuracy_reward", "checkpoint_progress", "policy_probabilities",
+           "resume_if_checkpointed"]

@@ -103,6 +103,8 @@ class OneShotResult:
     stopped : {"steps", "time"}
         Why the loop ended: all steps done, or the time budget ran out.
     seconds : float
+    resumed_from : int
+        The step a checkpoint restored (0: the run started from scratch).
     """
 
     history: list[StepRecord] = field(default_factory=list)
@@ -110,6 +112,7 @@ class OneShotResult:
     steps_done: int = 0
     stopped: str = "steps"
     seconds: float = 0.0
+    resumed_from: int = 0
 
 
 class Callback:
@@ -223,7 +226,8 @@ class OneShotSearch:
         """Run (or continue, after :meth:`load_state_dict`) until ``steps`` or the time budget."""
         start = time.monotonic()
         elapsed0 = self.result.seconds
-        self._snapshot_policy()
+        if self.step == 0 or not self.result.policy:  # a resumed run has its snapshots already
+            self._snapshot_policy()
         while self.step < self.steps:
             if self.time_budget_s is not None and elapsed0 + time.monotonic() - start >= self.time_budget_s:
                 self.result.stopped = "time"
@@ -273,13 +277,20 @@ class OneShotSearch:
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue exactly: step, controller, sampler, task, RNG, history.
+        """Everything needed to continue exactly: step, controller, sampler, task, RNGs, history.
 
-        A snapshot: deep-copied, so that training on does not change it.
+        The RNGs are the loop's numpy generator and torch's global CPU (and CUDA, when
+        initialised) generators, which dropout or weight initialisation may draw from. A
+        snapshot: deep-copied, so that training on does not change it.
         """
+        import torch
+
+        torch_rng = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch_rng["cuda"] = torch.cuda.get_rng_state_all()
         return copy.deepcopy({"step": self.step, "algorithm": self.algorithm.state_dict(),
                 "sampler": self._sampler.state_dict(), "task": self.task.state_dict(),
-                "rng": self.rng.bit_generator.state,
+                "rng": self.rng.bit_generator.state, "torch_rng": torch_rng,
                 "history": [r.to_dict() for r in self.result.history],
                 "policy": [(s, [p.tolist() for p in ps]) for s, ps in self.result.policy],
                 "seconds": self.result.seconds, "steps": self.steps})
@@ -312,11 +323,12 @@ class OneShotSearch:
         self._sampler.load_state_dict(state["sampler"])
         self.task.load_state_dict(state["task"])
         self.rng.bit_generator.state = state["rng"]
+        _restore_torch_rng(state.get("torch_rng"))
         self.result = OneShotResult(
             history=[StepRecord(**{**r, "dna": tuple(r["dna"]), "trained": _unplain(r["trained"])})
                      for r in state["history"]],
             policy=[(int(s), [np.asarray(p) for p in ps]) for s, ps in state["policy"]],
-            steps_done=self.step, seconds=float(state["seconds"]))
+            steps_done=self.step, seconds=float(state["seconds"]), resumed_from=self.step)
 
 
 def policy_probabilities(algorithm: Any) -> list[np.ndarray] | None:
@@ -341,6 +353,16 @@ def policy_probabilities(algorithm: Any) -> list[np.ndarray] | None:
             return [_softmax(np.asarray(_to_numpy(z), dtype=np.float64)) for z in logits]
         algorithm, seen = getattr(algorithm, "algorithm", None), seen + 1
     return None
+
+
+def _restore_torch_rng(state: Mapping[str, Any] | None) -> None:
+    import torch
+
+    if not state:  # a checkpoint written before torch's generators were saved
+        return
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

@@ -4,11 +4,15 @@
 
     RUN_DIR/
       run.json        settings: {"command", "args", "study_name", "entry", "report", "storage"?,
-                      "created", "budgetnas_version"} -- written once, atomically
+                      "kind"?, "created", "budgetnas_version"} -- written once, atomically
       status.json     {"state": running|complete|failed|interrupted, "pid", "host", "updated"}
       study.db        the SQLite store (SQLStorage), unless run.json names a "storage" URL
       checkpoints/    supernet / controller weights (atomic writes, recorded in the store)
       report/         the report and plots, regenerated from the store
+
+A one-shot search (``"kind": "oneshot"`` in ``run.json``) keeps no trial store: its state is
+``checkpoints/oneshot.pt`` (supernet, optimiser, controller, RNGs, step) with
+``checkpoints/oneshot.json`` naming the step, and its results are ``metrics.json``.
 
 ``entry`` and ``report`` are ``"module:function"`` strings: ``budgetnas resume RUN_DIR`` calls
 ``entry(run_dir, force=...)``, ``budgetnas report RUN_DIR`` calls ``report(run_dir)``; that is
@@ -33,12 +37,13 @@ from budgetnas.store.atomic import atomic_write_json
 from budgetnas.store.sql import SQLStorage
 from budgetnas.study.trial import Trial, TrialState
 
-__all__ = ["EXECUTION_ARGS", "RunDir", "find_runs", "load_entry"]
+__all__ = ["EXECUTION_ARGS", "RunDir", "find_runs", "install_run", "load_entry"]
 
 RUN_FILE, STATUS_FILE, DB_FILE = "run.json", "status.json", "study.db"
 CHECKPOINTS_DIR, REPORT_DIR = "checkpoints", "report"
 EXECUTION_ARGS = frozenset({"n_trials", "max_trials", "timeout", "workers", "executor",
-                            "ray_address", "force", "out", "quiet", "verbose"})
+                            "ray_address", "force", "out", "quiet", "verbose", "resume",
+                            "overwrite", "checkpoint_every"})
 """Arguments that may change on resume: how long and where to run, not what is searched
 (results do not depend on the number of workers)."""
 
@@ -132,9 +137,9 @@ class RunDir:
                 return cls(partial)  # a trial-based search that has not finished yet
             if (run.path / "metrics.json").is_file():
                 raise StoreError(
-                    f"{run.path} is a one-shot `budgetnas search` run (tabnas / abs): it keeps no "
-                    f"trial store ({RUN_FILE}), so there are no trials to show, resume or "
-                    "report; its results are in metrics.json and report.md")
+                    f"{run.path} is a one-shot `budgetnas search` run (tabnas / abs) written "
+                    f"before one-shot runs kept a {RUN_FILE}: there is nothing to show, resume "
+                    "or report; its results are in metrics.json and report.md")
             raise StoreError(f"{run.path} is not a run directory: it has no {RUN_FILE}. "
                              "Give the --out directory of a `budgetnas search` run.")
         return run
@@ -194,12 +199,19 @@ class RunDir:
     def summary(self, top_k: int = 5) -> dict[str, Any]:
         """What ``budgetnas show`` prints: state, trial counts, best child, top-k, budget use.
 
+        For a one-shot run (``"kind": "oneshot"``) the counts are steps: ``budget.finished`` is
+        the last checkpoint's step (all steps once ``metrics.json`` exists) and ``best`` the
+        final pick with its validation accuracy.
+
         Raises
         ------
         StoreError
             When the store has no study of this run's name.
         """
-        settings, storage = self.settings(), self.storage()
+        settings = self.settings()
+        if settings.get("kind") == "oneshot":
+            return self._oneshot_summary(settings)
+        storage = self.storage()
         try:
             sid = storage.get_study_id(self.study_name)
             if sid is None:
@@ -230,6 +242,76 @@ class RunDir:
             "top_k": [_trial_summary(t) for t in complete[:top_k]],
             "args": args,
         }
+
+
+    def _oneshot_summary(self, settings: Mapping[str, Any]) -> dict[str, Any]:
+        args = dict(settings.get("args") or {})
+        try:
+            progress = json.loads((self.checkpoints_dir / "oneshot.json").read_text("utf-8"))
+        except (OSError, json.JSONDecodeError):
+            progress = {}
+        try:
+            metrics = json.loads((self.path / "metrics.json").read_text("utf-8"))
+        except (OSError, json.JSONDecodeError):
+            metrics = None
+        target = args.get("steps") or progress.get("steps")
+        done = int(progress.get("step", 0))
+        best = None
+        if metrics is not None:
+            final = metrics.get("final") or {}
+            value = final.get("val_accuracy")
+            if value is None and isinstance(final.get("val"), Mapping):  # the tabular command
+                value = final["val"].get(metrics.get("primary_metric", "accuracy"))
+            child = final.get("arch") or final.get("widths")
+            best = {"number": None, "value": value, "dna": list(final.get("dna") or []),
+                    "params": child, "seed": args.get("seed"),
+                    "metrics": {k: v for k, v in final.items()
+                                if isinstance(v, (int, float, str)) and not isinstance(v, bool)},
+                    "duration_s": (metrics.get("timings") or {}).get("total")}
+            done = int((metrics.get("search") or {}).get("steps_done") or done)
+        return {
+            "path": str(self.path), "command": settings.get("command"), "kind": "oneshot",
+            "study_name": self.study_name, "state": self.state(), "direction": "maximize",
+            "trials": {s.value: 0 for s in TrialState}, "n_trials": 0,
+            "budget": {"finished": done, "target": target, "unit": "steps",
+                       "elapsed_s": float((metrics or {}).get("timings", {}).get("total", 0.0)),
+                       "trial_s": 0.0},
+            "best": best, "top_k": [] if best is None else [best], "args": args,
+        }
+
+
+def install_run(run: RunDir, tmp: str | os.PathLike, out: str | os.PathLike, *,
+                overwrite: bool = False) -> Path:
+    """Finish a run: copy ``run``'s ``run.json`` and ``checkpoints/`` into the finished
+    directory ``tmp`` (built beside ``out``), mark it ``complete``, rename it to ``out`` and
+    remove ``run`` (e.g. ``OUT.partial``).
+
+    Raises
+    ------
+    FileExistsError
+        If ``out`` exists, is not empty and ``overwrite`` is False.
+    """
+    import shutil
+
+    tmp, out = Path(tmp), Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise FileExistsError(f"{str(out)!r} already exists and is not empty; choose another "
+                              "output directory or pass --overwrite")
+    shutil.copy2(run.settings_path, tmp / RUN_FILE)
+    if run.checkpoints_dir.is_dir():
+        shutil.copytree(run.checkpoints_dir, tmp / CHECKPOINTS_DIR, dirs_exist_ok=True)
+    (tmp / REPORT_DIR).mkdir(exist_ok=True)
+    RunDir(tmp).mark("complete")
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+    if run.path.resolve() != out.resolve():
+        shutil.rmtree(run.path, ignore_errors=True)
+    return out
 
 
 def find_runs(root: str | os.PathLike, max_depth: int = 4) -> list[RunDir]:

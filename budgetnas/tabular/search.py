@@ -47,10 +47,12 @@ from budgetnas.oneshot import (
     Callback,
     OneShotResult,
     OneShotSearch,
+    RunCheckpoint,
     StepRecord,
     SupervisedTask,
     accuracy_reward,
     policy_probabilities,
+    resume_if_checkpointed,
 )
 from budgetnas.search.random import Random
 from budgetnas.space import DNA
@@ -221,7 +223,8 @@ class TableSearchResult:
                 "seconds": self.hgb.seconds},
             "search": {"steps": None if self.oneshot is None else self.oneshot.steps_done,
                        "trials": len(self.trials) or None,
-                       "stopped": None if self.oneshot is None else self.oneshot.stopped},
+                       "stopped": None if self.oneshot is None else self.oneshot.stopped,
+                       "resumed_from": None if self.oneshot is None else self.oneshot.resumed_from},
             "data": {"n_train": len(self.data.y_train), "n_val": len(self.data.y_val),
                      "n_test": len(self.data.y_test), "n_features": self.data.n_features,
                      "target": self.data.target, "dataset": self.dataset_name},
@@ -390,6 +393,7 @@ def search_table(
     store_args: Mapping[str, Any] | None = None,
     store_force: bool = False,
     store_fresh: bool = False,
+    checkpoint_every: int | None = None,
 ) -> TableSearchResult:
     """Find, train and measure the most accurate MLP with at most ``max_params`` parameters.
 
@@ -477,10 +481,17 @@ def search_table(
         fastest for MLPs this small: a step of a 104-48-1 network at batch 256 took 0.8 ms on
         one thread and 30-50 ms on two on a busy 2-core machine. None leaves torch's setting.
     store_dir : path, optional
-        Trial-based searches only: a run directory (:class:`budgetnas.store.RunDir`, SQLite
-        store) that keeps every trial, so the same call after a crash or ``kill -9`` resumes:
-        finished trials are kept, the interrupted one is re-run once, and the search ends with
-        ``n_trials`` finished trials. Created only after the data and budget are validated.
+        A run directory (:class:`budgetnas.store.RunDir`) that makes the search resumable: the
+        same call after a crash or ``kill -9`` continues it. A trial-based search keeps every
+        trial in its SQLite store (finished trials are kept, the interrupted one is re-run once,
+        the search ends with ``n_trials`` finished trials); a one-shot search saves its whole
+        state (supernet, optimiser, controller, RNGs, step) to ``checkpoints/oneshot.pt``
+        every ``checkpoint_every`` steps, atomically, and continues from the last checkpoint to
+        the result of an uninterrupted run. Created only after the data and budget are
+        validated.
+    checkpoint_every : int, optional
+        One-shot searches with ``store_dir``: steps between checkpoints (default: 1/40 of the
+        steps, at least 25).
     store_args : mapping, optional
         JSON-able arguments recorded in ``run.json`` (the command line's); resuming with other
         arguments raises :class:`~budgetnas.errors.SettingsMismatchError` unless
@@ -521,7 +532,7 @@ def _search_table(data, target, *, max_params, dataset, test, task, algorithm, s
                   time_budget_s, seed, device, widths, depths, batch_size, supernet_lr,
                   warmup_fraction, controller_lr, recipe, n_random, reference, drop_columns,
                   strict_columns, progress, callbacks, store_dir, store_args, store_force,
-                  store_fresh) -> TableSearchResult:
+                  store_fresh, checkpoint_every) -> TableSearchResult:
     t_start = time.perf_counter()
     algorithm = _check_algorithm(algorithm)
     recipe = recipe or Recipe()
@@ -561,11 +572,29 @@ def _search_table(data, target, *, max_params, dataset, test, task, algorithm, s
     if algorithm in ONE_SHOT:
         steps = steps or default_steps(len(prepared.y_train), batch_size)
         settings["steps"] = steps
-        oneshot, dna = _run_oneshot(prepared, space, budget, algorithm, steps=steps, seed=seed,
-                                    device=dev, batch_size=batch_size, lr=supernet_lr,
-                                    warmup_fraction=warmup_fraction, time_budget_s=time_budget_s,
-                                    report=report, callbacks=callbacks,
-                                    controller_lr=controller_lr)
+        run = None
+        if store_dir is not None:  # only now: bad input above has written nothing
+            run = _open_store(store_dir, settings, store_args, force=store_force,
+                              fresh=store_fresh, kind="oneshot")
+            store_dir = run.path
+        every = int(checkpoint_every or max(25, steps // 40))
+        try:
+            if run is not None:
+                run.mark("running")
+            oneshot, dna = _run_oneshot(prepared, space, budget, algorithm, steps=steps,
+                                        seed=seed, device=dev, batch_size=batch_size,
+                                        lr=supernet_lr, warmup_fraction=warmup_fraction,
+                                        time_budget_s=time_budget_s, report=report,
+                                        callbacks=callbacks, controller_lr=controller_lr,
+                                        checkpoint_dir=None if run is None else run.checkpoints_dir,
+                                        checkpoint_every=every)
+        except BaseException as exc:
+            if run is not None:
+                run.mark("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
+            raise
+        if oneshot.resumed_from:
+            notices.append(f"resumed from the checkpoint of step {oneshot.resumed_from:,} of "
+                           f"{steps:,}")
         if oneshot.stopped == "time":
             notices.append(f"the time budget ended the search after {oneshot.steps_done:,} of "
                            f"{steps:,} steps")
@@ -629,7 +658,7 @@ def _search_table(data, target, *, max_params, dataset, test, task, algorithm, s
         random_children=random_children, random_best=random_best, hgb=hgb, oneshot=oneshot,
         trials=trials, settings=settings, timings=timings, notices=notices,
         dataset_name=dataset_name,
-        store_dir=None if store_dir is None or algorithm in ONE_SHOT else Path(store_dir))
+        store_dir=None if store_dir is None else Path(store_dir))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -778,9 +807,12 @@ def _reject_all_missing(frame: pd.DataFrame, where: str, skip: set[str],
 def _run_oneshot(data: TabularData, space: MLPSpace, budget, algorithm: str, *, steps: int,
                  seed: int, device: torch.device, batch_size: int, lr: float,
                  warmup_fraction: float, time_budget_s: float | None, report: Progress,
-                 callbacks: Sequence[Callback], controller_lr: float | None = None
+                 callbacks: Sequence[Callback], controller_lr: float | None = None,
+                 checkpoint_dir: Path | None = None, checkpoint_every: int = 0
                  ) -> tuple[OneShotResult, DNA]:
-    """Build the MLP supernet task and run :class:`~budgetnas.oneshot.OneShotSearch`."""
+    """Build the MLP supernet task and run :class:`~budgetnas.oneshot.OneShotSearch`; with
+    ``checkpoint_dir``, checkpoint into it and resume from the checkpoint found there
+    (``result.resumed_from`` is the step it resumed at, 0 for a fresh search)."""
     max_widths = space.feasible_max_widths(budget.max)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -804,10 +836,14 @@ def _run_oneshot(data: TabularData, space: MLPSpace, budget, algorithm: str, *, 
             if record.step % 25 == 0 or search.step == search.steps:
                 report("search", search.step, search.steps)
 
+    saver = [] if checkpoint_dir is None else [RunCheckpoint(checkpoint_dir)]
     search = OneShotSearch(task, controller, space.spec, constraints=[budget],
                            cost=space.param_cost(), steps=steps,
                            warmup_fraction=warmup_fraction, seed=seed,
-                           callbacks=[_Report(), *callbacks], time_budget_s=time_budget_s)
+                           callbacks=[_Report(), *saver, *callbacks], time_budget_s=time_budget_s,
+                           checkpoint_every=checkpoint_every if saver else 0)
+    if checkpoint_dir is not None:
+        resume_if_checkpointed(search, checkpoint_dir)
     result = search.run()
     if hasattr(controller, "most_probable_feasible"):
         dna = controller.most_probable_feasible()
@@ -903,8 +939,9 @@ def _run_trials(data: TabularData, space: MLPSpace, budget, algorithm: str, *, n
 
 
 def _open_store(path, settings: Mapping[str, Any], args: Mapping[str, Any] | None, *,
-                force: bool, fresh: bool):
-    """The run directory that keeps a trial-based search's trials (created or reopened)."""
+                force: bool, fresh: bool, kind: str = "trials"):
+    """The run directory that keeps a search's trials or one-shot checkpoints (created or
+    reopened)."""
     from budgetnas.store.rundir import RunDir
 
     path = Path(path)
@@ -912,8 +949,9 @@ def _open_store(path, settings: Mapping[str, Any], args: Mapping[str, Any] | Non
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
     kept = {k: v for k, v in settings.items() if k not in ("time_budget_s", "n_trials")}
+    extra = {"kind": "oneshot"} if kind == "oneshot" else {}
     return RunDir.create(path, {
-        "command": "search", "study_name": "search",
+        "command": "search", "study_name": "search", **extra,
         "args": _jsonable(dict(args) if args is not None else kept),
         "entry": "budgetnas.cli.search:resume_run",
         "report": "budgetnas.cli.search:report_run"}, force=force)
