@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from budgetnas.bignas import (
     BigNASTrainer,
@@ -15,7 +18,7 @@ from budgetnas.bignas import (
 )
 from budgetnas.cost.base import Constraint
 from budgetnas.cost.space_costs import ConvSpaceCosts
-from budgetnas.errors import InfeasibleBudgetError
+from budgetnas.errors import InfeasibleBudgetError, SearchConfigError
 from budgetnas.oneshot import BatchStream
 from budgetnas.spaces import get_space
 from budgetnas.supernet.conv import ConvSupernet
@@ -74,17 +77,74 @@ def test_calibration_changes_bn_statistics_and_matches_batch_mean() -> None:
     assert c >= cout
 
 
-def test_evaluate_child_with_and_without_calibration_differ() -> None:
+def test_evaluate_child_calibrates_then_restores_the_shared_statistics() -> None:
     net = _net()
-    x, y = torch.randn(64, 1, 28, 28), torch.arange(64) % 10
-    trainer = BigNASTrainer(net, BatchStream(x, y, 32), total_steps=3, seed=0)
+    x, y = torch.randn(32, 1, 28, 28), torch.arange(32) % 10
+    trainer = BigNASTrainer(net, BatchStream(x, y, 16), total_steps=1, n_random=0, seed=0)
     trainer.run()
     child = net.space.to_vector(net.space.smallest())
+    shared = [bn.running_mean.clone() for bn in net.batch_norms()]
+    net.eval()
+    with torch.no_grad():
+        out_shared = net(x, child)
     no_cal = evaluate_child(net, child, None, x, y)
-    net_out = net(x, child).detach()
     cal = evaluate_child(net, child, x, x, y)
     assert 0 <= no_cal <= 1 and 0 <= cal <= 1
-    assert not torch.allclose(net_out, net(x, child).detach())
+    # the shared statistics are back, so the next child sees what training left
+    assert all(torch.equal(a, bn.running_mean) for a, bn in zip(shared, net.batch_norms()))
+    # while calibration itself changes what the child computes
+    net.calibrate_bn(child, [x])
+    with torch.no_grad():
+        assert not torch.allclose(out_shared, net.eval()(x, child))
+
+
+def test_trainer_zero_inits_residual_bn_and_regularises_only_the_largest() -> None:
+    torch.manual_seed(0)
+    net = ConvSupernet(get_space("proxylessnas"), num_classes=10, in_channels=1, width_mult=0.25)
+    res = net.residual_batch_norms()
+    assert res and all(float(bn.weight.detach().abs().sum()) > 0 for bn in res)
+    x, y = torch.randn(16, 1, 28, 28), torch.arange(16) % 10
+    trainer = BigNASTrainer(net, BatchStream(x, y, 16), total_steps=2, drop_rate=0.3,
+                            drop_path_rate=0.1, seed=0)
+    assert all(float(bn.weight.detach().abs().sum()) == 0 for bn in res)
+    calls = []
+    forward = net.forward
+    net.forward = lambda xb, child, **kw: calls.append(kw) or forward(xb, child, **kw)
+    trainer.step()
+    assert calls[0] == {"drop_rate": 0.3, "drop_path_rate": 0.1}  # the largest
+    assert calls[1:] == [{}, {}, {}]  # smallest and 2 random: no dropout, no drop-path
+    keep = ConvSupernet(get_space("proxylessnas"), num_classes=10, in_channels=1,
+                        width_mult=0.25)
+    BigNASTrainer(keep, BatchStream(x, y, 16), total_steps=2, zero_init_residual_bn=False)
+    assert all(float(bn.weight.detach().abs().sum()) > 0 for bn in keep.residual_batch_norms())
+
+
+def test_weight_decay_on_the_largest_loss_and_inplace_distillation_targets() -> None:
+    x, y = torch.randn(16, 1, 28, 28), torch.arange(16) % 10
+    infos, nets = [], []
+    for wd in (0.0, 1e-2):
+        net = _net(seed=1)
+        trainer = BigNASTrainer(net, BatchStream(x, y, 16), total_steps=2, n_random=0,
+                                weight_decay=wd, drop_rate=0.0, label_smoothing=0.1, seed=0)
+        nets.append(copy.deepcopy(net))
+        infos.append(trainer.step())
+    w2 = sum(float((p.detach() ** 2).sum()) for p in nets[0].parameters() if p.dim() >= 2)
+    assert infos[1]["loss_largest"] - infos[0]["loss_largest"] == pytest.approx(
+        0.5 * 1e-2 * w2, rel=1e-4)
+    # the smallest child's loss has no penalty and no label smoothing: it is the cross-entropy
+    # against the largest child's softmax on the same batch, before the update
+    assert infos[1]["loss_children"] == pytest.approx(infos[0]["loss_children"], rel=1e-5)
+    net = nets[0].train()
+    space = net.space
+    with torch.no_grad():
+        teacher = F.softmax(net(x, space.to_vector(space.largest())), dim=1)
+        student = net(x, space.to_vector(space.smallest()))
+    assert infos[0]["loss_children"][0] == pytest.approx(
+        float(F.cross_entropy(student, teacher)), rel=1e-5)
+    with torch.no_grad():
+        largest = F.cross_entropy(net(x, space.to_vector(space.largest())), y,
+                                  label_smoothing=0.1)
+    assert infos[0]["loss_largest"] == pytest.approx(float(largest), rel=1e-5)
 
 
 def test_coarse_to_fine_respects_the_budget() -> None:
@@ -104,3 +164,46 @@ def test_coarse_to_fine_respects_the_budget() -> None:
     with pytest.raises(InfeasibleBudgetError, match="no coarse child"):
         coarse_to_fine(net, Constraint(macs, max=1.0), None, None, None,
                        evaluate=lambda v: 0.0)
+    with pytest.raises(SearchConfigError, match="calib_x"):
+        coarse_to_fine(net, budget, None, None, None)
+
+
+@pytest.mark.parametrize("name", ["proxylessnas", "mobilenetv3_like", "mobiledet_ibn"])
+def test_quantile_children_span_smallest_to_largest(name: str) -> None:
+    space = get_space(name)
+    macs = ConvSpaceCosts(space, input_size=28, num_classes=10, in_channels=1,
+                          width_mult=0.25).macs_cost()
+    vs = [quantile_child(space, q) for q in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    np.testing.assert_array_equal(vs[0], space.to_vector(space.smallest()))
+    np.testing.assert_array_equal(vs[-1], space.to_vector(space.largest()))
+    cost = macs.batch(np.stack(vs))
+    assert np.all(np.diff(cost) > 0), cost  # every step of the grid grows the child
+    for v in vs:
+        space.from_vector(v)  # a valid child
+
+
+def test_quantile_depth_keeps_the_first_layers_of_each_block() -> None:
+    space = get_space("mobilenetv3_like")  # blocks 1-4 have 3 optional layers each
+    arch = space.materialize(space.from_vector(quantile_child(space, {"depth": 1 / 3})))
+    assert [layer is not None for layer in arch.blocks[1].layers] == [True, True, False, False]
+    arch = space.materialize(space.from_vector(quantile_child(space, {"depth": 2 / 3})))
+    assert [layer is not None for layer in arch.blocks[1].layers] == [True, True, True, False]
+
+
+def test_coarse_to_fine_calibrates_every_child_under_a_params_budget() -> None:
+    net = _net()
+    space = net.space
+    costs = ConvSpaceCosts(space, input_size=28, num_classes=10, in_channels=1, width_mult=0.25)
+    params = costs.params_cost()
+    mid = float(params.batch(quantile_child(space, 0.5)[None])[0])
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(16, 1, 28, 28, generator=g), torch.arange(16) % 10
+    shared = [bn.running_var.clone() for bn in net.batch_norms()]
+    calls = []
+    calibrate = net.calibrate_bn
+    net.calibrate_bn = lambda child, batches: calls.append(child) or calibrate(child, batches)
+    res = coarse_to_fine(net, Constraint(params, max=mid), x, x, y, levels=(0.0, 1.0),
+                         fine_rounds=1, fine_mutations=2, seed=0)
+    assert len(calls) == len(res.evaluations) >= 2  # one calibration per evaluated child
+    assert res.cost <= mid and 0 <= res.accuracy <= 1
+    assert all(torch.equal(a, bn.running_var) for a, bn in zip(shared, net.batch_norms()))

@@ -90,3 +90,42 @@ def test_errors() -> None:
         net.set_bn_mode("frozen")
     with pytest.raises(SupernetError, match="at least one batch"):
         net.calibrate_bn(get_space("proxylessnas").smallest(), [])
+
+
+def test_drop_path_acts_on_residual_branches_in_training_only() -> None:
+    torch.manual_seed(0)
+    space = get_space("proxylessnas")
+    net = ConvSupernet(space, num_classes=10, in_channels=1, width_mult=0.25)
+    _randomise_bn(net)
+    x, big = torch.randn(8, 1, 28, 28), space.largest()
+    net.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(net(x, big, drop_path_rate=0.5), net(x, big))
+    net.train().set_bn_mode("batch")
+    with torch.no_grad():
+        torch.manual_seed(1)
+        a = net(x, big, drop_path_rate=0.5)
+        torch.manual_seed(1)
+        b = net(x, big, drop_path_rate=0.5)
+        plain = net(x, big)
+    torch.testing.assert_close(a, b)  # seeded: the same branches dropped
+    assert not torch.allclose(a, plain)
+    # a child without residual layers (every optional layer skipped) is unaffected
+    with torch.no_grad():
+        small = space.smallest()
+        torch.testing.assert_close(net(x, small, drop_path_rate=0.5), net(x, small))
+    with pytest.raises(SupernetError, match="drop_path_rate"):
+        net(x, big, drop_path_rate=1.0)
+
+
+def test_residual_batch_norms_are_the_last_bn_of_residual_positions() -> None:
+    net = ConvSupernet(get_space("mobilenetv3_like"), num_classes=10, in_channels=1,
+                       width_mult=0.25)
+    res = net.residual_batch_norms()
+    # blocks 1-5 have 3 residual positions each, block 0 one (its optional ir layer)
+    assert len(res) == 16
+    assert net.positions["b1_l1"]["ir"].project.bn in res
+    assert net.positions["b1_l0"]["ir"].project.bn not in res
+    net.zero_residual_bn()
+    assert all(float(bn.weight.detach().abs().sum()) == 0 for bn in res)
+    assert float(net.positions["b1_l0"]["ir"].project.bn.weight.detach().abs().sum()) > 0

@@ -3,10 +3,10 @@
 Every step trains, on one batch, the **sandwich** of children: the largest, the smallest and
 ``n_random`` uniformly sampled ones (§3.1, after slimmable networks). The largest learns from the
 labels (with label smoothing); the others learn from the largest's softened predictions
-(**inplace distillation**). **Regularisation** (weight decay, dropout) applies to the largest
-child only (§3.2). The learning rate decays **exponentially with a constant ending** (§3.2): it
+(**inplace distillation**). **Regularisation** (weight decay, dropout, drop-path) applies to the
+largest child only (§3.2). The learning rate decays **exponentially with a constant ending** (§3.2): it
 falls geometrically to ``final_ratio`` of its peak, then stays there. Residual blocks start with
-their last BN γ at zero (the supernet's ``zero_init_residual_bn``). Children are evaluated
+their last BN γ at zero (§3.1; the trainer zeroes them when it is built). Children are evaluated
 without retraining after **BN calibration** (:meth:`ConvSupernet.calibrate_bn`).
 
 >>> trainer = BigNASTrainer(net, train_stream, total_steps=1000)      # doctest: +SKIP
@@ -64,7 +64,7 @@ class BigNASTrainer:
     Parameters
     ----------
     supernet : ConvSupernet
-        Built with ``zero_init_residual_bn=True`` for BigNAS's initialisation.
+        A freshly built supernet (see ``zero_init_residual_bn``).
     train : BatchStream
         Training images (N, C, H, W) and labels.
     total_steps : int
@@ -72,33 +72,46 @@ class BigNASTrainer:
         Peak SGD (Nesterov momentum 0.9) learning rate.
     n_random : int
         Random children per step (BigNAS: 2).
-    weight_decay, drop_rate, label_smoothing : float
-        Regularisation of the largest child only (added L2 penalty on conv / linear weights,
-        dropout before the classifier, smoothed labels).
+    weight_decay, drop_rate, drop_path_rate, label_smoothing : float
+        Regularisation of the largest child only (§3.2): an L2 penalty ``weight_decay / 2 ·
+        ||W||²`` on conv / linear weights added to the largest child's loss, dropout before the
+        classifier, stochastic depth on residual branches, smoothed labels. The other children
+        get none of these.
     distill_temperature : float
         Softmax temperature of the teacher's targets (1 = plain soft labels).
     final_ratio, decay_fraction, warmup_steps :
         See :func:`exp_constant_lr`.
+    zero_init_residual_bn : bool
+        Zero the last BN γ of every residual position now (§3.1), so that residual layers start
+        as the identity; pass False to continue training an already trained supernet.
     seed : int
 
     Raises
     ------
     SearchConfigError
-        If ``total_steps < 1`` or ``n_random < 0``.
+        If ``total_steps < 1``, ``n_random < 0``, or a drop rate is outside [0, 1).
     """
 
     def __init__(self, supernet: ConvSupernet, train: BatchStream, total_steps: int, *,
                  lr: float = 0.1, n_random: int = 2, weight_decay: float = 3e-5,
-                 drop_rate: float = 0.2, label_smoothing: float = 0.1,
+                 drop_rate: float = 0.2, drop_path_rate: float = 0.0,
+                 label_smoothing: float = 0.1,
                  distill_temperature: float = 1.0, final_ratio: float = 0.05,
-                 decay_fraction: float = 0.8, warmup_steps: int = 0, seed: int = 0) -> None:
+                 decay_fraction: float = 0.8, warmup_steps: int = 0,
+                 zero_init_residual_bn: bool = True, seed: int = 0) -> None:
         if total_steps < 1 or n_random < 0:
             raise SearchConfigError(f"total_steps must be >= 1 and n_random >= 0, got "
                                     f"{total_steps} and {n_random}")
+        if not 0 <= drop_rate < 1 or not 0 <= drop_path_rate < 1:
+            raise SearchConfigError(f"drop_rate and drop_path_rate must be in [0, 1), got "
+                                    f"{drop_rate} and {drop_path_rate}")
         self.supernet, self.train = supernet, train
         self.space = supernet.space
         self.total_steps, self.peak_lr, self.n_random = int(total_steps), float(lr), int(n_random)
         self.weight_decay, self.drop_rate = float(weight_decay), float(drop_rate)
+        self.drop_path_rate = float(drop_path_rate)
+        if zero_init_residual_bn:
+            supernet.zero_residual_bn()
         self.label_smoothing, self.temperature = float(label_smoothing), float(distill_temperature)
         self.final_ratio, self.decay_fraction = float(final_ratio), float(decay_fraction)
         self.warmup_steps = int(warmup_steps)
@@ -130,7 +143,8 @@ class BigNASTrainer:
         x, y = self.train.next()
         children = sandwich_children(self.space, self.rng, self.n_random)
         self.optimizer.zero_grad(set_to_none=True)
-        logits = net(x, children[0], drop_rate=self.drop_rate)
+        logits = net(x, children[0], drop_rate=self.drop_rate,
+                     drop_path_rate=self.drop_path_rate)
         loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
         if self.weight_decay:
             loss = loss + 0.5 * self.weight_decay * sum((p * p).sum() for p in self._decay_params)

@@ -100,6 +100,12 @@ def _choices(value: Any) -> list:
     return list(value.candidates) if isinstance(value, OneOf) else [value]
 
 
+def _drop_path(y: torch.Tensor, p: float) -> torch.Tensor:
+    """Zero each example's residual branch with probability ``p``, scale the rest by 1/(1-p)."""
+    keep = 1.0 - p
+    return y * y.new_empty((y.shape[0], 1, 1, 1)).bernoulli_(keep) / keep
+
+
 class _Ctx:
     """Per-forward settings shared by every op: BN mode, calibration factor, training flag."""
 
@@ -398,9 +404,7 @@ class ConvSupernet(nn.Module):
         nn.init.normal_(self.classifier.weight, 0, 0.01)
         nn.init.zeros_(self.classifier.bias)
         if zero_init_residual_bn:
-            with torch.no_grad():
-                for bn in self._residual_bns:
-                    bn.weight.zero_()
+            self.zero_residual_bn()
 
     def _filters(self, f: int) -> int:
         return resolve_filters(int(f), self.width_mult)
@@ -447,11 +451,23 @@ class ConvSupernet(nn.Module):
             self._arch_cache[key] = self.space.materialize(self.space.from_vector(np.array(key)))
         return self._arch_cache[key]
 
-    def forward(self, x: torch.Tensor, child: Any, drop_rate: float = 0.0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, child: Any, drop_rate: float = 0.0,
+                drop_path_rate: float = 0.0) -> torch.Tensor:
         """Run a child (ConvArch or DNA) on (B, in_channels, H, W) → (B, num_classes) logits.
 
-        ``drop_rate``: dropout before the classifier (BigNAS regularises the largest child only).
+        ``drop_rate``: dropout before the classifier; ``drop_path_rate``: stochastic depth on
+        every residual branch (each example's branch zeroed with this probability, survivors
+        scaled by 1 / (1 - p)). Both act in training mode only; BigNAS regularises the largest
+        child only (Yu et al. 2020, §3.2).
+
+        Raises
+        ------
+        SupernetError
+            If ``drop_path_rate`` is not in [0, 1).
         """
+        if not 0.0 <= drop_path_rate < 1.0:
+            raise SupernetError(f"drop_path_rate must be in [0, 1), got {drop_path_rate}")
+        drop_path = drop_path_rate if self.training else 0.0
         arch = self.arch(child)
         ctx = _Ctx(self.training, self.bn_mode, self._bn_factor)
         for b, block in enumerate(arch.blocks):
@@ -462,7 +478,10 @@ class ConvSupernet(nn.Module):
                 stride = block.stride if i == 0 else 1
                 mod = self.positions[f"b{b}_l{i}"][layer.op]
                 y = mod(x, layer, cout, stride, ctx)
-                x = x + y if (i > 0 and stride == 1 and x.shape[1] == cout) else y
+                if i > 0 and stride == 1 and x.shape[1] == cout:
+                    x = x + (_drop_path(y, drop_path) if drop_path else y)
+                else:
+                    x = y
         head = arch.head
         if self.head_pre is not None:
             x = self.head_pre(x, self._filters(head.pre_filters), 1, 1, head.act, ctx)
@@ -514,6 +533,17 @@ class ConvSupernet(nn.Module):
         return net
 
     # ------------------------------------------------------------------ batch norm
+    def residual_batch_norms(self) -> list[nn.BatchNorm2d]:
+        """The last BN of every op at a residual position (its γ scales the residual branch)."""
+        return list(self._residual_bns)
+
+    @torch.no_grad()
+    def zero_residual_bn(self) -> None:
+        """Set the last BN γ of every residual position to 0, so that every residual layer starts
+        as the identity (BigNAS, Yu et al. 2020, §3.1; Goyal et al. 2017)."""
+        for bn in self._residual_bns:
+            bn.weight.zero_()
+
     def batch_norms(self) -> list[nn.BatchNorm2d]:
         """Every shared batch norm of the supernet."""
         return [m for m in self.modules() if isinstance(m, nn.BatchNorm2d)]
