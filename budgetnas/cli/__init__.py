@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import typer
 
+from budgetnas.cli._help import HelpGroup, use_help_classes
+
 app = typer.Typer(
+    cls=HelpGroup,
     name="budgetnas",
     help="Neural architecture search under resource budgets (parameters, MACs, latency).",
     no_args_is_help=True,
@@ -28,6 +31,7 @@ def _register() -> None:
         except ModuleNotFoundError as exc:  # a command group not built yet
             if exc.name != f"budgetnas.cli.{name}":
                 raise
+    use_help_classes(app)
 
 
 _register()

@@ -179,7 +179,8 @@ def cost_cmd(
                                            "as a JSON list (with --space), or an architecture "
                                            "string."),
     input_size: int = typer.Option(224, "--input-size", help="Image side in pixels (H = W)."),
-    space: str = typer.Option(None, "--space", help="Registered space of the DNA or string."),
+    space: str = typer.Option(None, "--space", metavar="NAME",
+                              help="Registered space of the DNA or string."),
     num_classes: int = typer.Option(None, "--num-classes",
                                     help="Classifier outputs (default: the reference's own, "
                                          "1000 for children; 0 = no classifier)."),
@@ -188,11 +189,14 @@ def cost_cmd(
     threads: int = typer.Option(1, "--threads", help="Intra-op threads while timing."),
     warmup: int = typer.Option(10, "--warmup", help="Untimed passes before timing."),
     repeats: int = typer.Option(50, "--repeats", help="Timed passes (median and IQR)."),
-    backend: str = typer.Option("torch", "--backend", help="'torch' or 'onnxruntime'."),
+    backend: str = typer.Option("torch", "--backend", metavar="[torch|onnxruntime]",
+                                help="The runtime to time."),
     latency: bool = typer.Option(True, "--latency/--no-latency", help="Measure latency."),
 ) -> None:
-    """Print parameters, MACs, FLOPs and measured latency of a network, one `name: value unit`
-    a line."""
+    """Print parameters, MACs, FLOPs and measured latency of a network.
+
+    One figure a line, as `name: value unit`.
+    """
     from budgetnas.errors import CostError
 
     if input_size < 1 or width_mult <= 0 or (num_classes is not None and num_classes < 0):

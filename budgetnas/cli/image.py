@@ -36,7 +36,15 @@ from typing import Any
 import typer
 
 from budgetnas.cli import app
-from budgetnas.cli.search import PARTIAL_SUFFIX, _check_writable, _console, _fail, _Progress
+from budgetnas.cli.search import (
+    PARTIAL_SUFFIX,
+    _check_out_dir,
+    _console,
+    _fail,
+    _interrupted,
+    _Progress,
+    sigterm_as_interrupt,
+)
 
 __all__ = ["ImageRun", "image_search_cmd", "load_run_model", "report_run", "resume_run",
            "run_image_search"]
@@ -54,35 +62,39 @@ compares with random children at the same target, Bender et al. 2020, §5)."""
 @app.command("search-image")
 def image_search_cmd(
     data: str = typer.Option(
-        ..., "--data", help="digits (scikit-learn's, no download) | fashion-mnist (from "
-                            "$BUDGETNAS_FASHION_MNIST or /usr/share/datasets) | a folder with "
-                            "the four Fashion-MNIST *-ubyte.gz IDX files."),
-    space: str = typer.Option("mobilenetv3_like", "--space", help="A registered conv space."),
-    width_mult: float = typer.Option(0.25, "--width-mult", help="Scales every filter count."),
+        ..., "--data", metavar="SOURCE", help="digits (scikit-learn's, no download), fashion-mnist (from "
+                                "$BUDGETNAS_FASHION_MNIST or /usr/share/datasets), or a folder "
+                                "with the four Fashion-MNIST *-ubyte.gz IDX files."),
+    space: str = typer.Option("mobilenetv3_like", "--space", metavar="NAME",
+                              help="A registered conv space, e.g. mobilenetv3_like, proxylessnas, "
+                                   "mobiledet (an unknown name lists them all)."),
+    width_mult: float = typer.Option(0.25, "--width-mult", metavar="X", help="Scales every filter count."),
     max_latency_ms: float | None = typer.Option(
-        None, "--max-latency-ms", help="Budget: ms per image (batch 1, one thread) on this "
+        None, "--max-latency-ms", metavar="MS", help="Budget: ms per image (batch 1, one thread) on this "
                                       "machine, by the fitted linear latency model."),
-    max_macs: float | None = typer.Option(None, "--max-macs", help="Budget: multiply-accumulates."),
-    max_params: float | None = typer.Option(None, "--max-params", help="Budget: parameters."),
+    max_macs: float | None = typer.Option(None, "--max-macs", metavar="N", help="Budget: multiply-accumulates."),
+    max_params: float | None = typer.Option(None, "--max-params", metavar="N", help="Budget: parameters."),
     algorithm: str = typer.Option(
-        "tunas", "--algorithm", "-a",
-        help="tunas (one-shot, absolute reward, argmax pick) | tabnas (one-shot, rejection "
-             "sampling, most probable feasible pick) | random (a random child at the budget)."),
-    steps: int = typer.Option(400, "--steps", help="One-shot steps (25% warm-up)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the split, the search and training."),
+        "tunas", "--algorithm", "-a", metavar="NAME",
+        help="tunas (one-shot, absolute reward, argmax pick), tabnas (one-shot, rejection "
+             "sampling, most probable feasible pick), random (a random child at the budget)."),
+    steps: int = typer.Option(400, "--steps", metavar="N", help="One-shot steps (25% warm-up)."),
+    seed: int = typer.Option(0, "--seed", metavar="N", help="Seed of the split, the search and training."),
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="Run directory to create (default: runs/<data>-<space>-<time>)."),
-    train_epochs: int = typer.Option(2, "--train-epochs", help="Epochs of the final training."),
-    batch_size: int = typer.Option(64, "--batch-size", help="Supernet training batch."),
+        None, "--out", "-o", metavar="DIR",
+        help="Run directory to create (default: runs/<data>-<space>-<time>)."),
+    train_epochs: int = typer.Option(2, "--train-epochs", metavar="N", help="Epochs of the final training."),
+    batch_size: int = typer.Option(64, "--batch-size", metavar="N", help="Supernet training batch."),
     image_size: int | None = typer.Option(
-        None, "--image-size", help="digits only: resize the 8×8 images (default 8)."),
-    n_train: int = typer.Option(10_000, "--n-train", help="Fashion-MNIST training images."),
-    n_val: int = typer.Option(2_000, "--n-val", help="Fashion-MNIST validation images."),
+        None, "--image-size", metavar="PIXELS", help="digits only: resize the 8×8 images (default 8)."),
+    n_train: int = typer.Option(10_000, "--n-train", metavar="N", help="Fashion-MNIST training images."),
+    n_val: int = typer.Option(2_000, "--n-val", metavar="N", help="Fashion-MNIST validation images."),
     latency_samples: int = typer.Option(
-        60, "--latency-samples", help="Children measured to fit the latency model (+1/3 held "
+        60, "--latency-samples", metavar="N", help="Children measured to fit the latency model (+1/3 held "
                                       "out to check it)."),
     checkpoint_every: int = typer.Option(
-        50, "--checkpoint-every", help="Save the one-shot state every this many steps."),
+        50, "--checkpoint-every", metavar="N",
+        help="Save the one-shot state every N steps (0: never)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted search in "
                                                         "OUT.partial (fail if there is none)."),
     force: bool = typer.Option(False, "--force", help="Resume even if the settings changed."),
@@ -152,7 +164,7 @@ def run_image_search(*, data: str, space: str, width_mult: float, max_latency_ms
                   "with the Fashion-MNIST IDX files (train-images-idx3-ubyte.gz, ...)")
     out = out or Path("runs") / f"{data_path.name if data_path else data}-{space}-" \
                                 f"{time.strftime('%Y%m%d-%H%M%S')}"
-    _check_writable(out)
+    _check_out_dir(out)
     partial = out.with_name(out.name + PARTIAL_SUFFIX)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         done = (out / "metrics.json").is_file()
@@ -179,7 +191,7 @@ def run_image_search(*, data: str, space: str, width_mult: float, max_latency_ms
     notices: list[str] = []
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
-    with _Progress(console, quiet) as progress:
+    with sigterm_as_interrupt(), _Progress(console, quiet) as progress:
         try:
             t0 = time.perf_counter()
             progress.update("data", 0, 1)
@@ -198,6 +210,7 @@ def run_image_search(*, data: str, space: str, width_mult: float, max_latency_ms
                     "params": costs.params_cost}[kind]()
             smallest, largest = _extremes(costs.space, cost)
             if budget < smallest:
+                progress.stop()
                 unit = _UNITS[kind]
                 _fail(f"{flag} {budget:,.6g} is below the smallest child of {space} at width "
                       f"{width_mult} on {images.train_x.shape[-1]}×{images.train_x.shape[-2]} "
@@ -220,6 +233,9 @@ def run_image_search(*, data: str, space: str, width_mult: float, max_latency_ms
         except BudgetNASError as exc:
             progress.stop()
             _fail(str(exc))
+        except KeyboardInterrupt as exc:
+            progress.stop()
+            _interrupted(partial, out, exc)
         if fit is not None and not (run.checkpoints_dir / _LATENCY_FILE).is_file():
             from budgetnas.vision.search import save_latency_fit
 
@@ -232,16 +248,23 @@ def run_image_search(*, data: str, space: str, width_mult: float, max_latency_ms
                     steps=steps, seed=seed, width_mult=width_mult, batch_size=batch_size,
                     train_epochs=train_epochs, checkpoint_every=checkpoint_every,
                     progress=progress, notices=notices, timings=timings)
-        except BaseException as exc:
-            run.mark("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
+        except KeyboardInterrupt as exc:
+            run.mark("interrupted")
+            progress.stop()
+            _interrupted(partial, out, exc)
+        except BaseException:
+            run.mark("failed")
             raise
     timings["total"] = time.perf_counter() - t_start
     metrics = _metrics(settings_args, images, costs, cost, kind, float(budget), fit, result,
                        smallest, largest, notices, timings, data_path)
     try:
-        _save(out, run, metrics, result, costs, images, overwrite=overwrite)
+        with sigterm_as_interrupt():
+            _save(out, run, metrics, result, costs, images, overwrite=overwrite)
     except OSError as exc:
         _fail(f"could not write the run directory {str(out)!r}: {exc}")
+    except KeyboardInterrupt as exc:
+        _interrupted(partial, out, exc)
     _print_summary(metrics, out)
     return ImageRun(out, metrics)
 

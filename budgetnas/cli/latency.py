@@ -13,6 +13,8 @@ function returns ``(space, signatures, factory)``:
 from __future__ import annotations
 
 import importlib
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +22,9 @@ import numpy as np
 import typer
 
 from budgetnas.cli import app
+from budgetnas.cli._help import HelpGroup
 
-latency_app = typer.Typer(help="Latency lookup tables measured on this machine.",
+latency_app = typer.Typer(cls=HelpGroup, help="Latency lookup tables measured on this machine.",
                           no_args_is_help=True)
 app.add_typer(latency_app, name="latency")
 
@@ -74,16 +77,19 @@ def collect_signatures(space: Any, signatures: Any, samples: int, seed: int) -> 
 @latency_app.command("build-table")
 def build_table_cmd(
     provider: str = typer.Argument(..., help="'proxylessnas' or 'module:function'."),
-    out: Path = typer.Option(..., "--out", "-o", help="JSON file to write (atomically)."),
-    threads: int = typer.Option(1, help="Intra-op threads."),
-    repeats: int = typer.Option(50, help="Timed forward passes per signature."),
-    warmup: int = typer.Option(10, help="Untimed passes before timing."),
-    batch_size: int = typer.Option(1, help="Examples per forward pass."),
-    backend: str = typer.Option("torch", help="'torch' or 'onnxruntime'."),
-    samples: int = typer.Option(2000, help="Children sampled when signatures come from a "
-                                           "function."),
-    seed: int = typer.Option(0, help="Seed of that sampling."),
-    limit: int = typer.Option(0, help="Measure at most this many new signatures (0 = all)."),
+    out: Path = typer.Option(..., "--out", "-o", metavar="FILE",
+                             help="JSON file to write (atomically)."),
+    threads: int = typer.Option(1, metavar="N", help="Intra-op threads."),
+    repeats: int = typer.Option(50, metavar="N", help="Timed forward passes per signature."),
+    warmup: int = typer.Option(10, metavar="N", help="Untimed passes before timing."),
+    batch_size: int = typer.Option(1, metavar="N", help="Examples per forward pass."),
+    backend: str = typer.Option("torch", metavar="[torch|onnxruntime]",
+                                help="The runtime to time."),
+    samples: int = typer.Option(2000, metavar="N", help="Children sampled when signatures "
+                                                        "come from a function."),
+    seed: int = typer.Option(0, metavar="N", help="Seed of that sampling."),
+    limit: int = typer.Option(0, metavar="N",
+                              help="Measure at most N new signatures (0 = all)."),
     resume: bool = typer.Option(True, help="Keep entries already in --out measured with the "
                                            "same settings."),
 ) -> None:
@@ -92,6 +98,20 @@ def build_table_cmd(
     from budgetnas.cost.table import LatencyTable, build_table, load_table
     from budgetnas.errors import CostError
 
+    if out.exists() and not out.is_file():  # a directory, or a device that the atomic
+        # write would replace with a regular file
+        raise typer.BadParameter(f"{str(out)!r} is not a regular file; give the JSON file "
+                                 "to write", param_hint="'--out'")
+    if not out.parent.is_dir():
+        raise typer.BadParameter(f"the directory {str(out.parent)!r} of {str(out)!r} does not "
+                                 "exist", param_hint="'--out'")
+    try:  # before minutes of measuring; os.access trusts permission bits, a real file tells
+        fd, tmp = tempfile.mkstemp(prefix=".budgetnas-check-", dir=out.parent)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot create a file in {str(out.parent)!r} "
+                                 f"({exc.strerror or exc})", param_hint="'--out'") from None
     space, signatures, factory = load_provider(provider)
     try:
         settings = LatencySettings(batch_size=batch_size, threads=threads, warmup=warmup,

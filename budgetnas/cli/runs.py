@@ -16,10 +16,12 @@ from rich.console import Console
 from rich.table import Table
 
 from budgetnas.cli import app
+from budgetnas.cli._help import HelpGroup
 from budgetnas.errors import BudgetNASError
 from budgetnas.store.rundir import RunDir, find_runs, load_entry
 
-runs_app = typer.Typer(help="Runs kept in run directories.", no_args_is_help=True)
+runs_app = typer.Typer(cls=HelpGroup, no_args_is_help=True,
+                       help="Runs kept in run directories: list, show, resume, report.")
 app.add_typer(runs_app, name="runs")
 
 DEFAULT_REPORT = "budgetnas.cli.search:report_run"  # a table of the trials in the store
@@ -29,11 +31,20 @@ _console = Console()
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False)
+    from budgetnas.cli._messages import cli_message
+
+    typer.secho(f"error: {cli_message(message)}", err=True, fg=typer.colors.RED)
     return typer.Exit(code)
 
 
 def _open(run_dir: Path) -> RunDir:
+    partial = run_dir.with_name(run_dir.name + ".partial")
+    if not run_dir.exists() and not partial.is_dir():
+        raise _fail(f"run directory {str(run_dir)!r} does not exist; give the --out directory "
+                    "of a search (`budgetnas runs list` finds them)", 2)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise _fail(f"{str(run_dir)!r} is a file, not a run directory; give the --out directory "
+                    "of a search", 2)
     try:
         return RunDir.open(run_dir)
     except BudgetNASError as exc:
@@ -52,6 +63,11 @@ def _fmt(value: Any) -> str:
 def list_runs(directory: Path = typer.Argument(Path("."), help="Where to look for runs."),
               as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List the runs under DIRECTORY: name, command, state, trials, best value."""
+    if not directory.is_dir():
+        raise _fail(f"directory {str(directory)!r} "
+                    + ("is a file; give the directory that holds the runs" if directory.exists()
+                       else "does not exist; give the directory that holds the runs (default: .)"),
+                    2)
     rows = []
     for run in find_runs(directory):
         try:
@@ -132,8 +148,11 @@ def _show_oneshot(s: dict[str, Any]) -> None:
 def resume(run_dir: Path = typer.Argument(..., help="A run directory."),
            force: bool = typer.Option(False, "--force",
                                       help="Resume even if the settings changed.")) -> None:
-    """Continue an interrupted run where it stopped (completed trials kept, the interrupted
-    trial re-run once, the algorithm's state restored)."""
+    """Continue an interrupted run where it stopped.
+
+    Completed trials are kept, the interrupted trial is re-run once, and the algorithm's state
+    (one-shot: the last checkpoint) is restored.
+    """
     run = _open(run_dir)
     entry = run.settings().get("entry")
     if not entry:
@@ -160,3 +179,10 @@ def report(run_dir: Path = typer.Argument(..., help="A run directory.")) -> None
                     "`budgetnas show RUN_DIR` prints the results without it") from None
     out = fn(run.path)
     _console.print(f"report written to {out or run.report_dir}")
+
+
+# The same commands under ``budgetnas runs`` (``budgetnas runs resume RUN_DIR`` is what the
+# multi-domain search and its messages name).
+runs_app.command("show", help=show.__doc__)(show)
+runs_app.command("resume", help=resume.__doc__)(resume)
+runs_app.command("report", help=report.__doc__)(report)

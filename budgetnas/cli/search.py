@@ -20,12 +20,16 @@ finished ``OUT`` exits with code 2 and says so (pass ``--overwrite`` to search a
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,42 +47,124 @@ _PHASES = {"data": "Loading data", "reference": "HistGradientBoosting",
 
 
 def _fail(message: str) -> None:
-    """Print ``error: message`` to stderr and exit with code 2 (bad input)."""
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    """Print ``error: message`` to stderr (in command-line terms) and exit with code 2."""
+    from budgetnas.cli._messages import cli_message
+
+    typer.secho(f"error: {cli_message(message)}", err=True, fg=typer.colors.RED)
     raise typer.Exit(2)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, a job scheduler) raised as an interrupt, so that a run
+    stops as on Ctrl-C: state ``interrupted``, temporary files removed, resumable."""
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Raise :class:`Terminated` on SIGTERM inside the block (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    before = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _interrupted(store: Path, out: Path, exc: BaseException | None = None) -> None:
+    """Ctrl-C or SIGTERM: say what was kept and how to continue; exit with 128 + the signal."""
+    code = 143 if isinstance(exc, Terminated) else 130
+    if (store / "run.json").is_file():
+        typer.secho(f"interrupted: the search so far is kept in {store}; run the same command "
+                    f"again (or `budgetnas resume {out}`) to continue it", err=True,
+                    fg=typer.colors.YELLOW)
+    else:
+        typer.secho("interrupted before the search started; nothing was written", err=True,
+                    fg=typer.colors.YELLOW)
+    raise typer.Exit(code)
+
+
+class _LogNotices:
+    """Collect the library's logged notices (dropped columns, rows) instead of printing them
+    raw: a finished search lists them once in its summary, a failed one before its error."""
+
+    def __enter__(self) -> _LogNotices:
+        import logging
+
+        self.messages: list[str] = []
+        outer = self
+
+        class _Handler(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                outer.messages.append(record.getMessage())
+
+        self._logger = logging.getLogger("budgetnas")
+        self._handler = _Handler(logging.WARNING)
+        self._propagate = self._logger.propagate
+        self._logger.addHandler(self._handler)
+        self._logger.propagate = False
+        return self
+
+    def print(self) -> None:
+        from budgetnas.cli._messages import cli_message
+
+        for message in self.messages:
+            typer.secho(f"notice: {cli_message(message)}", err=True, fg=typer.colors.YELLOW)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._logger.removeHandler(self._handler)
+        self._logger.propagate = self._propagate
 
 
 @app.command("search")
 def search_cmd(
     data: Path | None = typer.Argument(
         None, help="CSV (optionally .gz) or Parquet file with a header row.", show_default=False),
-    target: str | None = typer.Option(None, "--target", "-t", help="The column to predict."),
+    target: str | None = typer.Option(None, "--target", "-t", metavar="COLUMN",
+                                      help="The column to predict."),
     max_params: float | None = typer.Option(
-        None, "--max-params", help="Budget: parameters (weights + biases) of the MLP."),
+        None, "--max-params", metavar="N",
+        help="Budget: parameters (weights + biases) of the MLP (required)."),
     dataset: str | None = typer.Option(
-        None, "--dataset", help="A data set shipped with budgetnas instead of DATA: 'adult'."),
-    test: Path | None = typer.Option(None, "--test", help="A separate test file."),
+        None, "--dataset", metavar="NAME",
+        help="A data set shipped with budgetnas instead of DATA: adult."),
+    test: Path | None = typer.Option(None, "--test", metavar="FILE",
+                                     help="A separate test file."),
     task: str | None = typer.Option(
-        None, "--task", help="binary | multiclass | regression (default: detected)."),
+        None, "--task", metavar="TASK",
+        help="binary, multiclass or regression (default: detected from the target)."),
     algorithm: str = typer.Option(
-        "tabnas", "--algorithm", "-a",
-        help="tabnas (one-shot, rejection sampling) | abs (one-shot, TuNAS absolute reward) | "
-             "random | evolution | predictor (trial-based: children trained standalone)."),
+        "tabnas", "--algorithm", "-a", metavar="NAME",
+        help="tabnas (one-shot, rejection sampling), abs (one-shot, TuNAS absolute reward), "
+             "random, evolution, predictor (trial-based: children trained standalone)."),
     time_budget: float | None = typer.Option(
-        None, "--time-budget", help="Minutes for the search phase (the random comparison gets "
-                                    "as much; retraining comes on top)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the split, the search and training."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+        None, "--time-budget", metavar="MINUTES",
+        help="Minutes for the search phase (the random comparison gets as much; retraining "
+             "comes on top)."),
+    seed: int = typer.Option(0, "--seed", metavar="N",
+                             help="Seed of the split, the search and training."),
+    device: str = typer.Option("auto", "--device", metavar="DEVICE",
+                               help="auto, cpu or cuda: where to train."),
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="Run directory to create (default: runs/<data>-<budget>-<time>)."),
-    steps: int | None = typer.Option(None, "--steps", help="One-shot steps (default: ~8 epochs)."),
+        None, "--out", "-o", metavar="DIR",
+        help="Run directory to create (default: runs/<data>-<budget>-<time>)."),
+    steps: int | None = typer.Option(None, "--steps", metavar="N",
+                                     help="One-shot steps (default: ~8 epochs)."),
     n_trials: int | None = typer.Option(
-        None, "--n-trials", help="Children trained by a trial-based search (default 12)."),
+        None, "--n-trials", metavar="N",
+        help="Children trained by a trial-based search (default 12)."),
     n_random: int | None = typer.Option(
-        None, "--n-random", help="Random children for the comparison (default: equal compute; "
-                                 "0: none)."),
-    max_epochs: int = typer.Option(50, "--max-epochs", help="Epoch limit of standalone training."),
-    drop: list[str] = typer.Option([], "--drop", help="A column that is not a feature (repeat)."),
+        None, "--n-random", metavar="N",
+        help="Random children for the comparison (default: equal compute; 0: none)."),
+    max_epochs: int = typer.Option(50, "--max-epochs", metavar="N",
+                                   help="Epoch limit of standalone training."),
+    drop: list[str] = typer.Option([], "--drop", metavar="COLUMN",
+                                   help="A column that is not a feature (repeat the flag)."),
     no_reference: bool = typer.Option(False, "--no-reference",
                                       help="Skip the HistGradientBoosting reference."),
     overwrite: bool = typer.Option(False, "--overwrite",
@@ -90,8 +176,9 @@ def search_cmd(
                                 help="Continue the interrupted search in OUT.partial (fail if "
                                      "there is none); the same command without it also does."),
     checkpoint_every: int | None = typer.Option(
-        None, "--checkpoint-every", help="One-shot searches: save the state every this many "
-                                         "steps (default: 1/40 of the steps, at least 25)."),
+        None, "--checkpoint-every", metavar="N",
+        help="One-shot searches: save the state every N steps (default: 1/40 of the steps, at "
+             "least 25)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Search the MLP that fits a parameter budget and is most accurate on a table (TabNAS)."""
@@ -101,6 +188,14 @@ def search_cmd(
                 max_epochs=max_epochs, drop=drop, no_reference=no_reference,
                 overwrite=overwrite, force=force, quiet=quiet, resume=resume,
                 checkpoint_every=checkpoint_every)
+
+
+def _check_out_dir(out: Path) -> None:
+    """Fail before any work when ``--out`` is a file or cannot be created."""
+    if out.exists() and not out.is_dir():
+        _fail(f"--out {str(out)!r} is a file, not a directory; give the directory to create "
+              "for the run")
+    _check_writable(out)
 
 
 def _check_writable(out: Path) -> None:
@@ -125,6 +220,8 @@ def _run_search(*, data: Path | None, target: str | None, max_params: float | No
     if max_params is None:
         _fail("--max-params N is required: the most parameters (weights + biases) the network "
               "may have, e.g. --max-params 5000")
+    if not (math.isfinite(max_params) and max_params > 0):
+        _fail(f"--max-params must be a positive number of parameters, got {max_params:g}")
     if (data is None) == (dataset is None):
         _fail("give a data file (budgetnas search DATA --target COLUMN ...) or --dataset adult, "
               "not both and not neither")
@@ -145,10 +242,12 @@ def _run_search(*, data: Path | None, target: str | None, max_params: float | No
         _fail(f"--checkpoint-every must be at least 1, got {checkpoint_every}")
     if n_random is not None and n_random < 0:
         _fail(f"--n-random must be 0 or more, got {n_random}")
-    if data is not None and not data.exists():
-        _fail(f"data file {str(data)!r} does not exist")
+    for flag, path in (("data file", data), ("--test file", test)):
+        if path is not None and not path.is_file():
+            _fail(f"{flag} {str(path)!r} " + ("is a directory; give a CSV or Parquet file"
+                                             if path.is_dir() else "does not exist"))
     out = out or _default_out(data, dataset, max_params)
-    _check_writable(out)
+    _check_out_dir(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         if (out / "run.json").is_file() and (out / "metrics.json").is_file():
             _fail(f"{str(out)!r} already exists and is not empty: it holds a finished search "
@@ -178,7 +277,8 @@ def _run_search(*, data: Path | None, target: str | None, max_params: float | No
     from budgetnas.tabular.search import Recipe, UnconstrainedBudgetWarning, search_table
 
     console = _console()
-    with warnings.catch_warnings(record=True) as caught, _Progress(console, quiet) as progress:
+    with (sigterm_as_interrupt(), warnings.catch_warnings(record=True) as caught,
+          _LogNotices() as logged, _Progress(console, quiet) as progress):
         warnings.simplefilter("always", UnconstrainedBudgetWarning)
         try:
             result = search_table(
@@ -192,40 +292,148 @@ def _run_search(*, data: Path | None, target: str | None, max_params: float | No
                 checkpoint_every=checkpoint_every)
         except (BudgetNASError, FileNotFoundError) as exc:
             progress.stop()
+            logged.print()  # e.g. the columns dropped on the way to "no usable feature"
             _fail(str(exc) if isinstance(exc, (DataError, BudgetNASError)) else repr(exc))
-        for w in caught:
-            if issubclass(w.category, UnconstrainedBudgetWarning):
-                typer.secho(f"warning: {w.message}", err=True, fg=typer.colors.YELLOW)
+        except KeyboardInterrupt as exc:
+            progress.stop()
+            _interrupted(store, out, exc)
+    # a warning that is also a notice (the budget is no constraint) is said once, as a warning
+    from budgetnas.cli._messages import cli_message
+
+    warned = list(dict.fromkeys(str(w.message) for w in caught
+                                if issubclass(w.category, UnconstrainedBudgetWarning)))
+    for message in warned:
+        typer.secho(f"warning: {cli_message(message)}", err=True, fg=typer.colors.YELLOW)
     try:
-        result.save(out, overwrite=overwrite)
+        with sigterm_as_interrupt():
+            result.save(out, overwrite=overwrite)
     except OSError as exc:  # FileExistsError, or the disk went away since the check
         _fail(f"could not write the run directory {str(out)!r}: {exc}")
-    _summary(console, result, out)
+    except KeyboardInterrupt as exc:
+        _interrupted(store, out, exc)
+    _summary(console, result, out, said=set(warned))
 
 
 @app.command("predict")
 def predict_cmd(
     run_dir: Path = typer.Argument(..., help="A run directory written by `budgetnas search`."),
-    data: Path = typer.Argument(..., help="CSV or Parquet file with the feature columns."),
+    data: Path | None = typer.Argument(
+        None, show_default=False,
+        help="CSV or Parquet file with the feature columns and a header row, or a file in the "
+             "raw UCI Adult format (adult.data / adult.test, .gz too)."),
+    dataset: str | None = typer.Option(
+        None, "--dataset", metavar="NAME",
+        help="Predict the test split of a data set shipped with budgetnas instead of DATA: "
+             "adult."),
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="CSV to write (default: <DATA name>.predictions.csv here)."),
+        None, "--out", "-o", metavar="FILE",
+        help="CSV to write, or - for standard output (default: <DATA name>.predictions.csv in "
+             "the current directory)."),
 ) -> None:
-    """Predict with the model of a finished run; writes a CSV (prediction, class probabilities)."""
+    """Predict with the model of a finished run; writes a CSV (prediction, class probabilities).
+
+    When the data hold the run's target column, the accuracy (classification) or RMSE
+    (regression) of the predictions is printed too.
+    """
+    if (data is None) == (dataset is None):
+        _fail("give the rows to predict: a data file (budgetnas predict RUN_DIR DATA) or "
+              "--dataset adult, not both and not neither")
+    if data is not None and not data.is_file():
+        _fail(f"data file {str(data)!r} " + ("is a directory; give a CSV or Parquet file"
+                                            if data.is_dir() else "does not exist"))
+    stem = dataset + "-test" if dataset is not None else data.name.split(".")[0]
+    out = out or Path(f"{stem}.predictions.csv")
+    _check_out_file(out)
+
     from budgetnas.errors import DataError
     from budgetnas.store.atomic import atomic_write_text
-    from budgetnas.tabular.data import read_table
     from budgetnas.tabular.search import load_run
 
     try:
         run = load_run(run_dir)
-        frame = read_table(data)
+        frame = _predict_rows(data, dataset)
         predictions = run.predict_frame(frame)
     except DataError as exc:
         _fail(str(exc))
-    stem = data.name.split(".")[0]
-    out = out or Path(f"{stem}.predictions.csv")
-    atomic_write_text(out, predictions.to_csv(index=False))
-    typer.echo(f"wrote {len(predictions):,} predictions to {out}")
+    text = predictions.to_csv(index=False)
+    to_stdout = str(out) == "-"
+    try:
+        if to_stdout:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        elif out.exists() and not out.is_file():
+            # a device or pipe (/dev/stdout, a FIFO): write into it; replacing it would
+            # put a regular file in its place
+            with open(out, "w", encoding="utf-8") as f:
+                f.write(text)
+        else:
+            atomic_write_text(out, text)
+    except OSError as exc:
+        _fail(f"could not write --out {str(out)!r}: {exc.strerror or exc}")
+    # with the CSV on standard output, the messages go to standard error
+    typer.echo(f"wrote {len(predictions):,} predictions to "
+               f"{'standard output' if to_stdout else out}", err=to_stdout)
+    score = _score(frame, predictions, run.preprocessing.get("target"), run.task)
+    if score:
+        typer.echo(score, err=to_stdout)
+
+
+def _check_out_file(out: Path) -> None:
+    """Fail before any work when the predictions file cannot be written."""
+    if str(out) == "-" or (out.exists() and not out.is_file() and not out.is_dir()):
+        return  # standard output, or a device / pipe that is written into as it is
+    if out.is_dir():
+        _fail(f"--out {str(out)!r} is a directory; give the CSV file to write")
+    parent = out.parent
+    if not parent.is_dir():
+        _fail(f"cannot write --out {str(out)!r}: the directory {str(parent)!r} does not exist")
+    try:  # os.access trusts permission bits; only creating a file tells
+        fd, tmp = tempfile.mkstemp(prefix=".budgetnas-check-", dir=parent)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        _fail(f"cannot write --out {str(out)!r}: cannot create a file in {str(parent)!r} "
+              f"({exc.strerror or exc}); choose another --out")
+
+
+def _predict_rows(data: Path | None, dataset: str | None) -> Any:
+    """The raw rows to predict: a shipped test split, a raw UCI Adult file, or any table."""
+    from budgetnas.tabular.data import read_table
+    from budgetnas.tabular.datasets import is_raw_adult, load_dataset, read_adult
+
+    if dataset is not None:
+        return load_dataset(dataset)[1]
+    assert data is not None
+    # the format the shipped Adult files (and UCI's downloads) have: the search's own reader
+    return read_adult(data) if is_raw_adult(data) else read_table(data)
+
+
+def _score(frame: Any, predictions: Any, target: str | None, task: str) -> str | None:
+    """``accuracy 0.85 on 16,281 rows ...`` when ``frame`` has the target column, else None."""
+    import numpy as np
+    import pandas as pd
+
+    from budgetnas.tabular.data import _label_array
+
+    if target is None or target not in frame.columns:
+        return None
+    y = frame[target].reset_index(drop=True)
+    known = y.notna().to_numpy()
+    if not known.any():
+        return None
+    pred = predictions["prediction"].to_numpy()[known]
+    y = y[known]
+    n = int(known.sum())
+    if task == "regression":
+        try:
+            err = y.to_numpy(dtype=np.float64) - pred.astype(np.float64)
+        except (TypeError, ValueError):
+            return None
+        rmse, mae = float(np.sqrt(np.mean(err ** 2))), float(np.mean(np.abs(err)))
+        return f"RMSE {rmse:.6g}, MAE {mae:.6g} on {n:,} rows with a target (column {target!r})"
+    truth = pd.Series(_label_array(y)).astype(str).to_numpy()
+    accuracy = float(np.mean(truth == pd.Series(pred).astype(str).to_numpy()))
+    return f"accuracy {accuracy:.4f} on {n:,} labelled rows (column {target!r})"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -333,6 +541,14 @@ def _report_oneshot(run: Any) -> Path:
     return out
 
 
+def _cli(text: str) -> str:
+    from rich.markup import escape
+
+    from budgetnas.cli._messages import cli_message
+
+    return escape(cli_message(text))
+
+
 def _default_out(data: Path | None, dataset: str | None, max_params: float) -> Path:
     stem = dataset or (data.name.split(".")[0] if data is not None else "run")
     return Path("runs") / f"{stem}-{int(max_params)}p-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -387,7 +603,7 @@ class _Progress:
         self.stop()
 
 
-def _summary(console: Any, result: Any, out: Path) -> None:
+def _summary(console: Any, result: Any, out: Path, said: set[str] = frozenset()) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -416,7 +632,8 @@ def _summary(console: Any, result: Any, out: Path) -> None:
         row("HistGradBoosting", "—", "—", result.hgb.test_metrics)
     stdout = Console(file=sys.stdout)
     stdout.print(table)
-    for note in result.notices:
-        console.print(f"[yellow]notice:[/yellow] {note}")
+    for note in (n for n in result.notices if n not in said):
+        console.print(f"[yellow]notice:[/yellow] {_cli(note)}", soft_wrap=True, highlight=False,
+                      markup=True)
     stdout.print(f"run directory: {out}  ({result.timings.get('total', 0):.0f} s; report: "
                  f"{out / 'report.md'})")

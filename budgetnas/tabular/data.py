@@ -348,7 +348,8 @@ def _screen_columns(frame: pd.DataFrame, notices: list[str]) -> list[str]:
             _notice(
                 notices,
                 f"dropped column {col!r}: ID-like ({n_distinct} distinct values in {n_rows} rows); "
-                "pass drop_columns=[] and rename/convert it if it is a real feature",
+                "if it is a real feature, give it as floating-point numbers (float columns "
+                "are never taken for IDs)",
             )
             continue
         keep.append(col)

@@ -10,14 +10,24 @@ Example
 
 from __future__ import annotations
 
+import gzip
+import os
 from collections.abc import Callable
 from importlib import resources
+from pathlib import Path
 
 import pandas as pd
 
 from budgetnas.errors import DataError
 
-__all__ = ["ADULT_COLUMNS", "available_datasets", "load_dataset", "register_dataset"]
+__all__ = [
+    "ADULT_COLUMNS",
+    "available_datasets",
+    "is_raw_adult",
+    "load_dataset",
+    "read_adult",
+    "register_dataset",
+]
 
 #: Column names of UCI Adult, in file order; the last one is the target.
 ADULT_COLUMNS = [
@@ -41,7 +51,115 @@ ADULT_COLUMNS = [
 DatasetLoader = Callable[[], "tuple[pd.DataFrame, pd.DataFrame, str]"]
 
 
-def _read_adult_file(name: str, *, skiprows: int) -> pd.DataFrame:
+#: Columns of UCI Adult that hold whole numbers in every row: how a raw file is recognised.
+_ADULT_INT_FIELDS = (0, 2, 4, 10, 11, 12)
+_ADULT_LABELS = ("<=50K", ">50K")
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _head_lines(path: Path, n: int = 8) -> tuple[list[str], bool]:
+    """The first ``n`` lines of a text file (gzip or not), and whether it is gzip-compressed."""
+    with open(path, "rb") as f:
+        gz = f.read(2) == _GZIP_MAGIC
+    opener = gzip.open if gz else open
+    lines = []
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+            for _ in range(n):
+                line = f.readline()
+                if not line:
+                    break
+                lines.append(line.rstrip("\r\n"))
+    except (OSError, EOFError):
+        return [], gz
+    return lines, gz
+
+
+def is_raw_adult(path: str | os.PathLike) -> bool:
+    """Whether a file is in the raw UCI Adult format (``adult.data`` / ``adult.test``, gzip or not).
+
+    That format has no header row, may open with ``|`` comment lines (``adult.test`` has
+    ``|1x3 Cross validator``), and has 15 comma-separated fields a row (14 without the label),
+    of which age, fnlwgt, education-num, capital-gain, capital-loss and hours-per-week are whole
+    numbers; labels are ``<=50K`` / ``>50K``, with a trailing ``.`` in the test file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    bool
+        False as well for a file that does not exist or cannot be read.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return False
+    lines, _ = _head_lines(path)
+    rows = [ln for ln in lines if ln.strip() and not ln.startswith("|")]
+    if not rows:
+        return False
+    for row in rows[:3]:
+        fields = [f.strip() for f in row.split(",")]
+        if len(fields) not in (14, 15):
+            return False
+        if not all(fields[i].isdigit() for i in _ADULT_INT_FIELDS):
+            return False
+        if len(fields) == 15 and fields[14].rstrip(".") not in _ADULT_LABELS:
+            return False
+    return True
+
+
+def read_adult(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a file in the raw UCI Adult format (see :func:`is_raw_adult`) with its column names.
+
+    ``"?"`` is read as missing, leading ``|`` comment lines are skipped and the labels' trailing
+    ``"."`` (``adult.test``) is stripped, so the table matches :func:`load_dataset` ``("adult")``.
+    A file of 14 fields a row (no label) gets the 14 feature columns.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``adult.data``, ``adult.test`` or rows in their format, optionally gzip-compressed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`ADULT_COLUMNS` (without ``"income"`` for unlabelled rows).
+
+    Raises
+    ------
+    DataError
+        If the file is not in that format.
+    """
+    path = Path(path)
+    if not is_raw_adult(path):
+        raise DataError(
+            f"{str(path)!r} is not in the raw UCI Adult format (no header, 15 comma-separated "
+            "fields a row: age, workclass, fnlwgt, ..., income); give a CSV with a header row "
+            "instead"
+        )
+    lines, gz = _head_lines(path)
+    skip = 0
+    while skip < len(lines) and lines[skip].startswith("|"):
+        skip += 1
+    first = next(ln for ln in lines[skip:] if ln.strip())
+    names = ADULT_COLUMNS[: len(first.split(","))]
+    frame = pd.read_csv(
+        path,
+        header=None,
+        names=names,
+        skipinitialspace=True,
+        na_values=["?"],
+        skiprows=skip,
+        compression="gzip" if gz else None,
+    )
+    if "income" in frame.columns:
+        frame["income"] = frame["income"].str.rstrip(".")
+    return frame
+
+
+def _packaged(name: str) -> pd.DataFrame:
     ref = resources.files("budgetnas") / "data" / name
     if not ref.is_file():
         raise DataError(
@@ -49,23 +167,12 @@ def _read_adult_file(name: str, *, skiprows: int) -> pd.DataFrame:
             "(the wheel must include package data)"
         )
     with resources.as_file(ref) as path:
-        return pd.read_csv(
-            path,
-            header=None,
-            names=ADULT_COLUMNS,
-            skipinitialspace=True,
-            na_values=["?"],
-            skiprows=skiprows,
-            compression="gzip",
-        )
+        return read_adult(path)
 
 
 def _load_adult() -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    train = _read_adult_file("adult.data.gz", skiprows=0)
-    # The test file opens with a "|1x3 Cross validator" comment line and its labels end in ".".
-    test = _read_adult_file("adult.test.gz", skiprows=1)
-    test["income"] = test["income"].str.rstrip(".")
-    return train, test, "income"
+    # The same reader as for a user's copy of the raw files (``budgetnas predict RUN adult.test``).
+    return _packaged("adult.data.gz"), _packaged("adult.test.gz"), "income"
 
 
 _REGISTRY: dict[str, DatasetLoader] = {"adult": _load_adult}
