@@ -289,11 +289,15 @@ def install_run(run: RunDir, tmp: str | os.PathLike, out: str | os.PathLike, *,
     Raises
     ------
     FileExistsError
-        If ``out`` exists, is not empty and ``overwrite`` is False.
+        If ``out`` is a file, or exists, is not empty and ``overwrite`` is False.
     """
     import shutil
 
     tmp, out = Path(tmp), Path(out)
+    if out.exists() and not out.is_dir():
+        # never replace a user's file (or a device) with a run directory, even with overwrite
+        raise FileExistsError(f"{str(out)!r} is a file, not a directory; choose another output "
+                              "directory")
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise FileExistsError(f"{str(out)!r} already exists and is not empty; choose another "
                               "output directory or pass --overwrite")
