@@ -306,6 +306,18 @@ def install_run(run: RunDir, tmp: str | os.PathLike, out: str | os.PathLike, *,
         shutil.copytree(run.checkpoints_dir, tmp / CHECKPOINTS_DIR, dirs_exist_ok=True)
     (tmp / REPORT_DIR).mkdir(exist_ok=True)
     RunDir(tmp).mark("complete")
+    replace_dir(tmp, out)
+    if run.path.resolve() != out.resolve():
+        shutil.rmtree(run.path, ignore_errors=True)
+    return out
+
+
+def replace_dir(tmp: str | os.PathLike, out: str | os.PathLike) -> None:
+    """Move the finished directory ``tmp`` to ``out``; an old ``out`` is removed only after the
+    new one is in place, so a crash leaves one of the two whole."""
+    import shutil
+
+    tmp, out = Path(tmp), Path(out)
     if out.exists():
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
         os.replace(out, old)
@@ -313,9 +325,6 @@ def install_run(run: RunDir, tmp: str | os.PathLike, out: str | os.PathLike, *,
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, out)
-    if run.path.resolve() != out.resolve():
-        shutil.rmtree(run.path, ignore_errors=True)
-    return out
 
 
 def find_runs(root: str | os.PathLike, max_depth: int = 4) -> list[RunDir]:

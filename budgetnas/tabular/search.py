@@ -57,6 +57,7 @@ from budgetnas.oneshot import (
 from budgetnas.search.random import Random
 from budgetnas.space import DNA
 from budgetnas.spaces.mlp import DEFAULT_DEPTHS, DEFAULT_WIDTHS, MLPSpace
+from budgetnas.store.rundir import replace_dir
 from budgetnas.study import Study
 from budgetnas.supernet.mlp import MLPSupernet, SlicedAdam
 from budgetnas.tabular.baseline import BaselineResult, hgb_baseline
@@ -286,7 +287,7 @@ class TableSearchResult:
             write_tabular_report(self, tmp, plots=plots)
             if self.store_dir is not None:
                 _copy_store(self.store_dir, tmp)
-            _install_dir(tmp, out)
+            replace_dir(tmp, out)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -1106,16 +1107,6 @@ def _export_onnx(model: nn.Module, n_in: int, path: Path) -> str | None:
                 "`pip install budgetnas[onnx]`")
     return None
 
-
-def _install_dir(tmp: Path, out: Path) -> None:
-    """Move the finished temporary directory to ``out`` (replacing an old one last)."""
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
 
 
 def _umask() -> int:
