@@ -78,9 +78,8 @@ def test_random_constraint_and_infeasible_budget():
             return np.zeros(len(X), dtype=bool)
 
     algo = bn.Random(seed=1, max_rejections=5_000)
-    algo.setup(space.spec, [Nothing()])
-    with pytest.raises(InfeasibleBudgetError, match="infeasible"):
-        algo.propose()
+    with pytest.raises(InfeasibleBudgetError, match="bounded search"):
+        algo.setup(space.spec, [Nothing()])  # up front, before any proposal
 
 
 def test_grid_enumerates_in_order_and_stops_cleanly():

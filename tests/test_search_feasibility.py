@@ -15,8 +15,10 @@ from budgetnas.errors import InfeasibleBudgetError
 from budgetnas.search import (
     ChainCost,
     Feasibility,
+    Grid,
     Mutator,
     NeuralPredictor,
+    Random,
     RegularizedEvolution,
     Reinforce,
     TabNAS,
@@ -28,6 +30,8 @@ FACTORIES = [
     lambda: Reinforce("abs", seed=0),
     lambda: TabNAS(seed=0),
     lambda: NeuralPredictor(num_initial=5, seed=0),
+    lambda: Random(seed=0),
+    lambda: Grid(),
 ]
 
 
@@ -206,3 +210,63 @@ def test_expensive_cost_is_not_enumerated():
     feas = Feasibility(widths_space(3, 4).spec, [Constraint(cost, max=3.0)])
     feas.analyse(np.random.default_rng(0))
     assert sum(calls) <= 256 and feas.feasible_set is None
+
+
+def test_measured_latency_is_flagged_expensive():
+    from budgetnas.cost.latency import MeasuredLatency
+
+    assert MeasuredLatency.is_expensive is True
+
+
+@pytest.mark.parametrize("make", [lambda: Random(seed=0, max_rejections=20_000), lambda: Grid()])
+def test_random_and_grid_check_the_budget_up_front_without_a_cost_model(make):
+    # a constant cost above the budget over 10^6 children: setup fails before any proposal
+    space = widths_space(6, 10)
+    cost = FunctionCost(lambda X: (X.sum(axis=1) % 97 != 96) * 1.0 + 1.0, unit="ms", name="lat")
+    with pytest.raises(InfeasibleBudgetError, match="smallest achievable lat is 2 ms"):
+        make().setup(space.spec, [Constraint(cost, max=1.5)])
+
+
+def test_random_gives_up_on_a_tiny_fraction_with_the_estimate():
+    # about 1 in 3e4 children fit, found by the up-front search; a block of 5,000 draws rarely
+    # sees one: propose raises with the estimated fraction instead of looping
+    space = widths_space(9, 8)
+    cost = FunctionCost(lambda X: (X.sum(axis=1) != 17) * 100.0 + (X[:, 0] != 7) * 100.0,
+                        unit="ms", name="lat")
+    algo = Random(seed=0, max_rejections=5_000)
+    algo.setup(space.spec, [Constraint(cost, max=0.0)])
+    with pytest.raises(InfeasibleBudgetError, match="estimated feasible fraction"):
+        for _ in range(20):
+            algo.propose()
+
+
+def test_random_under_a_budget_is_uniform_over_the_feasible_children():
+    space = widths_space(3, 4)  # 64 children, enumerated
+    cost = FunctionCost(lambda X: X.sum(axis=1).astype(float), unit="parameters", name="params")
+    algo = Random(seed=3)
+    algo.setup(space.spec, [Constraint(cost, max=3.0)])
+    X = np.array([algo.propose() for _ in range(20_000)]) - 1  # widths 1..4 -> indices
+    assert (X.sum(axis=1) <= 3).all()
+    _, counts = np.unique(X, axis=0, return_counts=True)
+    assert len(counts) == 20  # every feasible child (C(3+3, 3) = 20) appears, evenly
+    assert counts.min() > 1000 * 0.85 and counts.max() < 1000 * 1.15
+
+
+def test_grid_under_a_budget_walks_the_feasible_children_in_order_and_resumes():
+    space = widths_space(4, 5)
+    cost = FunctionCost(lambda X: X.sum(axis=1).astype(float), unit="parameters", name="params")
+    X_all = np.array(list(space.spec.iter_vectors()))
+    expected = [tuple(int(v) for v in x) for x in X_all[X_all.sum(axis=1) <= 4]]
+    for limit in (100_000, 10):  # from the enumerated feasible set; by blocks of the iterator
+        algo = Grid(block=7, enumerate_limit=limit)
+        algo.setup(space.spec, [Constraint(cost, max=4.0)])
+        got = [tuple(space.spec.to_vector(algo.propose())) for _ in range(20)]
+        again = Grid(block=7, enumerate_limit=limit)
+        again.setup(space.spec, [Constraint(cost, max=4.0)])
+        again.load_state_dict(algo.state_dict())
+        while True:
+            try:
+                got.append(tuple(space.spec.to_vector(again.propose())))
+            except bn.SearchExhausted:
+                break
+        assert got == expected

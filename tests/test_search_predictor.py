@@ -90,3 +90,46 @@ def test_predictor_proposes_its_top_predictions_and_never_repeats():
     later = np.array(seen[30:])
     assert np.mean(later @ [1.0, 2.0, -1.0, 0.5]) > np.mean(np.array(seen[:30]) @ [1.0, 2.0, -1.0, 0.5]) + 4
     assert len(algo.round_taus_) == 3
+
+
+def _warm_ensemble(seed: int) -> NeuralPredictor:
+    return NeuralPredictor(num_initial=12, num_candidates=200, top_k=6, epochs=12, hidden=(16,),
+                           ensemble=3, target="rank", warm_start=True, warm_epochs=4, seed=seed)
+
+
+def test_warm_started_rank_ensemble_is_seeded_and_resumes_exactly():
+    from tests.algorithm_checks import check_resume, check_same_seed, twelve_decision_space
+
+    space = twelve_decision_space()
+    check_same_seed(_warm_ensemble, space, n=40)
+    # split mid-round: the warm regressor's weights travel in the (JSON) state
+    check_resume(_warm_ensemble, space, n=40, split=21)
+
+
+def test_rank_target_maps_predictions_back_monotonically():
+    import budgetnas as bn
+
+    space = bn.Space({"x": [bn.oneof(list(range(4)), name=f"d{i}") for i in range(3)]})
+    X = np.array(list(space.spec.iter_vectors()))
+    y = X @ np.array([1.0, 2.0, 3.0])
+    y[X[:, 0] == 0] = -100.0  # a long failed tail that MSE on raw rewards would chase
+    pred = NeuralPredictor(epochs=200, ensemble=4, target="rank", seed=0)
+    pred.setup(space.spec)
+    pred.fit(X, y)
+    p = pred.predict(X)
+    good = X[:, 0] > 0
+    assert pred.kendall_tau(X[good], y[good]) > 0.8  # ranks the healthy children well
+    assert p[~good].max() < p[good].min() + 1.0 and p.min() >= y.min() - 3 * y.std()
+    with pytest.raises(Exception, match="target must be"):
+        NeuralPredictor(target="raw")
+
+
+@needs_data
+def test_benchmark_predictor_ranks_held_out_macro_children(macro):
+    from budgetnas.nasbench.macro import macro_space
+
+    idx = np.random.default_rng(0).permutation(6561)
+    pred = NeuralPredictor(ensemble=5, target="rank", epochs=100, seed=0)
+    pred.setup(macro_space().spec)
+    pred.fit(macro.X[idx[:100]], macro.mean_acc[idx[:100]])
+    assert pred.kendall_tau(macro.X[idx[100:2100]], macro.mean_acc[idx[100:2100]]) > 0.75

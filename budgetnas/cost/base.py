@@ -82,6 +82,9 @@ class CostModel(ABC):
         True when the cost is a sum of per-decision (or per-layer) terms, so partial sums bound it.
     is_monotone : bool
         True when a larger choice index never lowers the cost with the other decisions fixed.
+    is_expensive : bool
+        True when pricing a child is slow (e.g. latency measured by running it), so the
+        feasibility analysis never prices large batches of it.
     space : object or None
         The search space whose ``to_vector`` turns DNA into vectors.
     """
@@ -90,6 +93,7 @@ class CostModel(ABC):
     unit: str = "ms"
     is_additive: bool = False
     is_monotone: bool = False
+    is_expensive: bool = False
     space: Any = None
     num_decisions: int | None = None
 

@@ -368,6 +368,8 @@ class MeasuredLatency(CostModel):
     """
 
     unit = "ms"
+    # each price is a measurement: search feasibility checks never enumerate or probe it
+    is_expensive = True
 
     def __init__(self, build: Callable[[Any], Any], space: Any,
                  settings: LatencySettings | None = None, cache: LatencyCache | None = None,

@@ -602,12 +602,15 @@ class Feasibility:
 
     # ------------------------------------------------------------------ sampling
     def sample(self, n: int, rng: np.random.Generator,
-               draw: Callable[[int], np.ndarray] | None = None, what: str = "children") -> np.ndarray:
+               draw: Callable[[int], np.ndarray] | None = None, what: str = "children",
+               min_rows: int | None = None) -> np.ndarray:
         """``n`` feasible rows ``(n, D)``: the first ``n`` feasible rows of blocks ``draw(k)``.
 
         With ``draw`` a sampler of i.i.d. children, the result is i.i.d. from that sampler's
         distribution conditioned on feasibility (rejection sampling). The default ``draw`` is
-        uniform per decision over the box.
+        uniform per decision over the box. With ``min_rows``, drawing stops as soon as that
+        many feasible rows are in (between ``min_rows`` and ``n`` rows are returned), so a tiny
+        feasible fraction costs draws for one row, not for ``n``.
 
         Raises
         ------
@@ -618,8 +621,9 @@ class Feasibility:
         draw = draw or (lambda k: self._draw_uniform_box(k, rng))
         if not self.constraints and not self.spec.groups:
             return draw(n)
+        need = n if min_rows is None else max(1, min(int(min_rows), n))
         out, have, drawn, block = [], 0, 0, max(16, 2 * n)
-        while have < n:
+        while have < need:
             X = draw(block)
             drawn += len(X)
             ok = self.feasible(X)
@@ -627,7 +631,7 @@ class Feasibility:
                 got = X[ok][: n - have]
                 out.append(got)
                 have += len(got)
-            if have < n and drawn >= self.max_draws:
+            if have < need and drawn >= self.max_draws:
                 accepted = have
                 frac = (f"{accepted / drawn:.2e}" if accepted else f"< {1 / drawn:.1e}")
                 raise InfeasibleBudgetError(
@@ -636,6 +640,12 @@ class Feasibility:
                     "children after pruning). Raise the budget, raise max_draws, or shrink the space.")
             block = min(block * 2, 1 << 16)
         return np.concatenate(out)[:n]
+
+    def uniform_over_feasible_set(self) -> bool:
+        """True when :meth:`sample_uniform` draws from the enumerated feasible set and that equals
+        uniform-per-decision draws conditioned on feasibility (no conditionals, no manyof)."""
+        return (self.feasible_set is not None and not self.spec.is_conditional
+                and not self.spec.groups)
 
     def sample_uniform(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` random feasible children ``(n, D)``: uniform over the feasible set when it was

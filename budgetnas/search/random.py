@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from budgetnas.errors import InfeasibleBudgetError
 from budgetnas.search.base import SearchAlgorithm
+from budgetnas.search.feasibility import Feasibility
 from budgetnas.space import DNA, Spec
 
 __all__ = ["Random"]
@@ -18,8 +18,12 @@ class Random(SearchAlgorithm):
 
     Draws children in blocks of ``chunk`` as one integer array (``Spec.sample_batch``) and turns
     the block into DNA at once, so proposing costs about a microsecond. With constraints,
-    infeasible rows of a block are dropped before they are proposed (rejection sampling on
-    arrays). ``state_dict`` holds the generator state the current block was drawn from and the
+    ``setup`` runs the shared up-front check (:class:`~budgetnas.search.feasibility.Feasibility`):
+    an impossible budget raises at once naming the smallest achievable cost, and candidates that
+    cannot fit are pruned. Children are then uniform per decision conditioned on feasibility:
+    drawn from the enumerated feasible set when the space is small and unconditional, else by
+    rejection within the pruned box, which gives up after ``max_rejections`` draws reporting the
+    estimated feasible fraction. ``state_dict`` holds the generator state the current block was drawn from and the
     position in it, not the block: loading re-draws the block, so a resumed run continues
     exactly and the state stays a few hundred bytes.
 
@@ -32,19 +36,28 @@ class Random(SearchAlgorithm):
     chunk : int
         Children drawn per block.
     max_rejections : int
-        Infeasible children drawn in a row before :class:`InfeasibleBudgetError`.
+        Children one block may draw (rejection sampling) before :class:`InfeasibleBudgetError`.
+    enumerate_limit : int
+        Spaces with at most this many children are priced whole in ``setup``
+        (see :class:`~budgetnas.search.feasibility.Feasibility`).
 
     Raises
     ------
     ValueError
         If ``chunk < 1``.
+    InfeasibleBudgetError
+        From ``setup`` when no child fits (naming the smallest achievable cost); from
+        ``propose`` when ``max_rejections`` draws give no feasible child (with the estimated
+        feasible fraction).
     """
 
     def __init__(self, seed: int | None = None, chunk: int = 256,
-                 max_rejections: int = 1_000_000) -> None:
+                 max_rejections: int = 1_000_000, enumerate_limit: int = 100_000) -> None:
         super().__init__(seed)
         self.chunk = int(chunk)
         self.max_rejections = int(max_rejections)
+        self.enumerate_limit = int(enumerate_limit)
+        self.feasibility: Feasibility | None = None
         if self.chunk < 1:
             raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
         self._buffer: list[DNA] = []
@@ -53,6 +66,11 @@ class Random(SearchAlgorithm):
 
     def setup(self, spec: Spec, constraints: Sequence[Any] = ()) -> None:
         super().setup(spec, constraints)
+        self.feasibility = None
+        if self.constraints:
+            self.feasibility = Feasibility(spec, self.constraints,
+                                           enumerate_limit=self.enumerate_limit,
+                                           max_draws=self.max_rejections).analyse(self.rng)
         self._buffer, self._pos, self._chunk_rng_state = [], 0, None
 
     def propose(self) -> DNA:
@@ -65,20 +83,15 @@ class Random(SearchAlgorithm):
     def _refill(self) -> None:
         """Draw the next block of feasible children (DNA conversion done once per block)."""
         spec = self._require_setup()
-        drawn = 0
-        while True:
-            state = self.rng.bit_generator.state
+        state = self.rng.bit_generator.state
+        feas = self.feasibility
+        if feas is None:
             X = spec.sample_batch(self.chunk, self.rng)
-            drawn += len(X)
-            if self.constraints:
-                X = X[self.feasible_batch(X)]
-            if len(X):
-                break
-            if drawn >= self.max_rejections:
-                raise InfeasibleBudgetError(
-                    f"{drawn:,} random children in a row were infeasible (estimated feasible "
-                    f"fraction < {1 / drawn:.1e}); raise the budget or use an algorithm that "
-                    "samples under the constraint (budgetnas.TabNAS)")
+        elif feas.uniform_over_feasible_set():
+            X = feas.sample_uniform(self.chunk, self.rng)
+        else:  # rejection in the pruned box; one feasible row is enough to fill a block
+            X = feas.sample(self.chunk, self.rng, min_rows=1,
+                            what="random children (uniform per decision)")
         self._buffer, self._pos, self._chunk_rng_state = spec.from_vectors(X), 0, state
 
     def state_dict(self) -> dict[str, Any]:
