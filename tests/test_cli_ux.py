@@ -490,3 +490,21 @@ def test_build_table_refuses_a_device_as_out(tmp_path):
     result = invoke("latency", "build-table", "proxylessnas", "--out", fifo)
     assert result.exit_code == 2 and "is not a regular file" in result.stderr
     assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_multidomain_bad_out_and_sizes_are_usage_errors(tmp_path):
+    """search-multidomain: --out a file and empty splits exit 2 before any work."""
+    from typer.testing import CliRunner
+
+    from budgetnas.cli import app
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    runner = CliRunner()
+    r = runner.invoke(app, ["search-multidomain", "digits", "mnist5k", "--out", str(afile)])
+    assert r.exit_code == 2 and "is a file" in r.output
+    assert afile.read_text() == "x"
+    r = runner.invoke(app, ["search-multidomain", "digits", "mnist5k", "--n-train", "0",
+                            "--out", str(tmp_path / "md")])
+    assert r.exit_code == 2 and "--n-train must be at least 1" in r.output
+    assert not (tmp_path / "md").exists()

@@ -179,6 +179,9 @@ def test_cli_search_multidomain_writes_run_dir_and_report(tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert results["search_steps"] == 4 and set(results["models"]) == {"multipath", "shared"}
     assert (out / "checkpoints" / "search.pt").is_file()
+    for m in ("multipath", "shared"):  # the retraining phase checkpoints too (resumable)
+        assert (out / "checkpoints" / f"retrain-{m}.pt").is_file()
+        assert results["models"][m]["resumed_at"] == 0
     report = (out / "report" / "report.md").read_text()
     assert "| multipath |" in report and "| shared |" in report
     bad = CliRunner().invoke(app, ["search-multidomain", "cifar10", "--out", str(tmp_path / "x")])

@@ -3,7 +3,8 @@
 ``budgetnas search-multidomain fashion-mnist digits mnist5k --steps 200 --out runs/md`` searches
 one path per domain (a REINFORCE controller each, TuNAS absolute reward on MACs), merges the
 paths, retrains jointly and compares with a bundle and a fully shared model. The run directory
-resumes with ``budgetnas runs resume RUN_DIR`` (from the last search checkpoint) and reports with
+resumes with ``budgetnas runs resume RUN_DIR`` (from the last search checkpoint, or, once the
+search is done, from each model's last retraining checkpoint) and reports with
 ``budgetnas runs report RUN_DIR``. Bad input exits with code 2 and creates no run directory.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import typer
 
 from budgetnas.cli import app
+from budgetnas.cli.search import _check_out_dir
 
 __all__ = ["search_multidomain_cmd"]
 
@@ -38,6 +40,8 @@ def search_multidomain_cmd(
     target: float | None = typer.Option(
         None, "--target", help="T0 of the reward (default: the cost of the k3e6 reference path)."),
     beta: float = typer.Option(-0.1, "--beta", help="β of TuNAS's absolute reward (< 0)."),
+    op_warmup: bool = typer.Option(True, "--op-warmup/--no-op-warmup",
+                                   help="TuNAS op warm-up over the first 25 % of the search."),
     models: list[str] = typer.Option(
         list(_MODELS), "--model", help="Models to retrain and test (repeat): bundle, shared, "
                                        "multipath."),
@@ -45,12 +49,13 @@ def search_multidomain_cmd(
     n_val: int = typer.Option(300, "--n-val", help="Validation images per domain."),
     n_test: int = typer.Option(1000, "--n-test", help="Test images per domain."),
     data_dir: Path | None = typer.Option(None, "--fashion-mnist", help="Fashion-MNIST folder."),
-    seed: int = typer.Option(0, "--seed"),
-    checkpoint_every: int = typer.Option(50, "--checkpoint-every", help="Search steps between "
+    seed: int = typer.Option(0, "--seed", help="Seed of data splits, search and retraining."),
+    checkpoint_every: int = typer.Option(50, "--checkpoint-every", help="Search and retraining "
+                                                                         "steps between "
                                                                          "checkpoints."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Run directory to create."),
     force: bool = typer.Option(False, "--force", help="Reuse a run directory with other settings."),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
 ) -> None:
     """Search per-domain paths through a shared supernet; merge, retrain and compare."""
     from budgetnas.multidomain.domains import DOMAINS
@@ -71,7 +76,8 @@ def search_multidomain_cmd(
     if bad:
         _fail(f"unknown --model {bad}; choose from {', '.join(_MODELS)}")
     for name, v in (("--steps", steps), ("--retrain-steps", retrain_steps),
-                    ("--checkpoint-every", checkpoint_every)):
+                    ("--checkpoint-every", checkpoint_every), ("--n-train", 1 if n_train is None else n_train),
+                    ("--n-val", n_val), ("--n-test", n_test)):
         if v < 1:
             _fail(f"{name} must be at least 1, got {v}")
 
@@ -80,12 +86,14 @@ def search_multidomain_cmd(
     from budgetnas.store.rundir import RunDir
 
     out = out or Path("runs") / f"multidomain-{time.strftime('%Y%m%d-%H%M%S')}"
+    _check_out_dir(out)
     args = {
         "domains": list(domains),
         "data": {"n_train": n_train, "n_val": n_val, "n_test": n_test, "seed": seed,
                  "data_dir": None if data_dir is None else str(data_dir)},
         "search": {"steps": steps, "weighting": weighting, "gamma": gamma, "cost_metric": cost,
-                   "target": target, "beta": beta, "seed": seed, "batch_size": 32,
+                   "target": target, "beta": beta, "op_warmup": op_warmup, "seed": seed,
+                   "batch_size": 32,
                    "val_batch_size": 128},
         "retrain": {"steps": retrain_steps, "batch_size": 64, "seed": seed},
         "models": list(dict.fromkeys(models)), "checkpoint_every": checkpoint_every,

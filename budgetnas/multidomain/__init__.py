@@ -23,6 +23,7 @@ from budgetnas.multidomain.pipeline import compare_models, model_costs, run_sear
 from budgetnas.multidomain.search import MultiDomainSearch, SearchSettings
 from budgetnas.multidomain.train import (
     JointTrainConfig,
+    checkpoint_info,
     evaluate_domains,
     recalibrate_bn,
     train_joint,
@@ -31,6 +32,6 @@ from budgetnas.multidomain.weighting import WEIGHTINGS, domain_weights
 
 __all__ = ["DOMAINS", "WEIGHTINGS", "Domain", "JointTrainConfig", "LayerSpec", "MultiDomainSearch",
            "MultiPathConfig", "MultiPathNetwork", "OpSpec", "PathCost", "SearchSettings",
-           "compare_models", "domain_weights", "evaluate_domains", "load_domain", "load_domains",
+           "checkpoint_info", "compare_models", "domain_weights", "evaluate_domains", "load_domain", "load_domains",
            "make_domain", "model_costs", "path_space", "recalibrate_bn", "run_search",
            "train_joint", "write_report"]

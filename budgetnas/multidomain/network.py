@@ -257,12 +257,24 @@ class MultiPathNetwork(nn.Module):
             return self.paths[domain]
         return tuple(int(c) for c in path)
 
-    def forward(self, x: torch.Tensor, domain: str, path: Sequence[int] | None = None) -> torch.Tensor:
-        """Logits (B, num_classes[domain]) for images (B, in_ch, H, W) along the path."""
+    def forward(self, x: torch.Tensor, domain: str, path: Sequence[int] | None = None,
+                mix: Sequence[bool] | None = None) -> torch.Tensor:
+        """Logits (B, num_classes[domain]) for images (B, in_ch, H, W) along the path.
+
+        ``mix`` (one bool per layer) is TuNAS's op warm-up (Bender et al., CVPR 2020, §3; papers.md
+        §3): at a layer marked True every candidate op runs and their outputs are averaged
+        (weight 1/n each) instead of the path's choice; it needs every node of that layer.
+        """
         p = self._path(domain, path)
+        if mix is not None and len(mix) != len(p):
+            raise SupernetError(f"mix needs one flag per layer ({len(p)}), got {len(mix)}")
         h = self.stem(x)
         for i, c in enumerate(p):
-            h = self.node((i, c))(h)
+            if mix is not None and mix[i]:
+                n = self.config.num_choices[i]
+                h = sum(self.node((i, k))(h) for k in range(n)) / n
+            else:
+                h = self.node((i, c))(h)
         return self.heads[domain](h.mean(dim=(2, 3)))
 
 

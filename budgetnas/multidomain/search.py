@@ -13,7 +13,11 @@ WACV 2021, papers.md §9):
 
 Controllers are frozen for the first ``warmup_fraction`` of the steps (paths then come from the
 uniform initial policy, which trains every node), then their learning rate grows ×10
-(:func:`budgetnas.search.controller.tunas_schedule`). The final path of a domain is the argmax of
+(:func:`budgetnas.search.controller.tunas_schedule`). During those same steps TuNAS's op warm-up
+(Bender et al. 2020, §3; papers.md §3) runs when ``op_warmup`` is set: with a probability falling
+linearly from 1 to 0, each layer of each domain's training forward runs *all* candidate ops and
+averages them (weight 1/n), so every node gets gradient before the controllers start to learn.
+Validation batches always run the sampled path. The final path of a domain is the argmax of
 its controller's logits. :meth:`MultiDomainSearch.save` / :meth:`load` checkpoint everything
 (weights, optimiser, controllers, batch streams, generators) so a resumed search continues exactly.
 """
@@ -64,6 +68,7 @@ class SearchSettings:
     beta: float = -0.1
     controller_lr: float = 0.05
     warmup_fraction: float = 0.25
+    op_warmup: bool = True
     seed: int = 0
 
     def validate(self) -> None:
@@ -130,7 +135,10 @@ class MultiDomainSearch:
                              lr_schedule=schedule, seed=settings.seed * 1000 + k)
             algo.setup(self.spec)
             self.algos[d.name] = algo
+        self.warmup_steps = delay
         self.rng = np.random.default_rng(settings.seed)
+        # Own generator for the warm-up flags, so turning op warm-up off leaves the batches alone.
+        self.warm_rng = np.random.default_rng([settings.seed, 17])
         bs, vbs = settings.batch_size, settings.val_batch_size
         self.train_streams = {d.name: BatchStream(d.x_train, d.y_train, bs, self.rng)
                               for d in domains}
@@ -149,13 +157,26 @@ class MultiDomainSearch:
                               accuracy=[self.running_acc[d.name].value for d in self.domains],
                               gamma=self.settings.gamma)
 
+    def warmup_probability(self, step: int | None = None) -> float:
+        """Op warm-up probability at ``step`` (default: the current one): ``1 − step / W`` over
+        the first ``W = round(warmup_fraction · steps)`` steps, then 0 (0 without op warm-up)."""
+        s = self.step if step is None else int(step)
+        if not self.settings.op_warmup or s >= self.warmup_steps:
+            return 0.0
+        return 1.0 - s / self.warmup_steps
+
     def step_once(self) -> dict[str, Any]:
         """One global step (see the module doc); returns and records its history entry."""
         names = [d.name for d in self.domains]
         paths = {d: self.algos[d].propose_batch(1)[0] for d in names}
         w = self.weights()
+        p = self.warmup_probability()
+        mixes = None
+        if p > 0.0:
+            mixes = {d: (self.warm_rng.random(self.config.num_layers) < p).tolist() for d in names}
         self.net.train()
-        loss, _ = joint_loss(self.net, {d: self.train_streams[d].next() for d in names}, w, paths)
+        loss, _ = joint_loss(self.net, {d: self.train_streams[d].next() for d in names}, w, paths,
+                             mixes)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -168,7 +189,8 @@ class MultiDomainSearch:
                 info = self.algos[d].feedback_batch(paths[d][None], np.array([acc]), cost)
                 self.running_acc[d].update(acc)
                 rec[d] = {"path": paths[d].tolist(), "acc": acc, "cost": float(cost[0]),
-                          "weight": float(w[k]), "baseline": info["baseline"]}
+                          "weight": float(w[k]), "baseline": info["baseline"],
+                          "mixed_layers": 0 if mixes is None else int(sum(mixes[d]))}
         self.step += 1
         self.history.append(rec)
         return rec
@@ -206,7 +228,7 @@ class MultiDomainSearch:
         return {"step": self.step, "elapsed_s": self.elapsed_s, "settings": asdict(self.settings),
                 "net": self.net.state_dict(), "opt": self.opt.state_dict(),
                 "algos": {d: a.state_dict() for d, a in self.algos.items()},
-                "rng": self.rng.bit_generator.state,
+                "rng": self.rng.bit_generator.state, "warm_rng": self.warm_rng.bit_generator.state,
                 "train_streams": {d: s.state_dict() for d, s in self.train_streams.items()},
                 "val_streams": {d: s.state_dict() for d, s in self.val_streams.items()},
                 "running_acc": {d: [e.num, e.den] for d, e in self.running_acc.items()},
@@ -234,6 +256,7 @@ class MultiDomainSearch:
         for d, s in self.val_streams.items():
             s.load_state_dict(state["val_streams"][d])
         self.rng.bit_generator.state = state["rng"]
+        self.warm_rng.bit_generator.state = state["warm_rng"]
         for d, (num, den) in state["running_acc"].items():
             self.running_acc[d].num, self.running_acc[d].den = float(num), float(den)
         self.history = list(state["history"])

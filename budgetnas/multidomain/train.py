@@ -10,20 +10,25 @@ domains would not match any one of them. The statistics are buffers, not paramet
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from budgetnas.errors import SearchConfigError
 from budgetnas.multidomain.domains import Domain
 from budgetnas.multidomain.network import MultiPathNetwork
 from budgetnas.multidomain.weighting import domain_weights
 from budgetnas.search.controller import EMABaseline
+from budgetnas.store.atomic import atomic_save
 
-__all__ = ["BatchStream", "JointTrainConfig", "evaluate_domains", "recalibrate_bn", "train_joint"]
+__all__ = ["BatchStream", "JointTrainConfig", "checkpoint_info", "evaluate_domains", "recalibrate_bn",
+           "train_joint"]
 
 
 class BatchStream:
@@ -66,25 +71,41 @@ class JointTrainConfig:
 
 
 def joint_loss(net: MultiPathNetwork, batches: dict[str, tuple[torch.Tensor, torch.Tensor]],
-               weights: Sequence[float], paths: dict[str, Sequence[int]] | None = None
+               weights: Sequence[float], paths: dict[str, Sequence[int]] | None = None,
+               mixes: dict[str, Sequence[bool]] | None = None
                ) -> tuple[torch.Tensor, dict[str, float]]:
-    """``Σ_d w_d · CE(net(x_d, d, path_d), y_d)`` and each domain's batch accuracy."""
+    """``Σ_d w_d · CE(net(x_d, d, path_d, mix_d), y_d)`` and each domain's batch accuracy
+    (``mixes``: per-domain op warm-up flags, see :meth:`MultiPathNetwork.forward`)."""
     total = torch.zeros(())
     acc = {}
     for w, (d, (x, y)) in zip(weights, batches.items()):
-        logits = net(x, d, None if paths is None else paths[d])
+        logits = net(x, d, None if paths is None else paths[d],
+                     None if mixes is None else mixes[d])
         total = total + float(w) * F.cross_entropy(logits, y)
         acc[d] = float((logits.argmax(1) == y).float().mean())
     return total, acc
 
 
 def train_joint(net: MultiPathNetwork, domains: Sequence[Domain], cfg: JointTrainConfig,
-                progress: Callable[[int, int], None] | None = None) -> list[dict[str, float]]:
+                progress: Callable[[int, int], None] | None = None, *,
+                checkpoint: str | Path | None = None,
+                checkpoint_every: int = 100) -> list[dict[str, float]]:
     """Train ``net`` (stored paths) jointly on ``domains`` for ``cfg.steps`` steps.
 
     Every step sees one batch of ``cfg.batch_size`` images per domain. Running training accuracy
     (bias-corrected EMA, momentum 0.9) drives the ``focal`` weighting. Returns one record per 50
     steps: ``{"step", "loss", <domain>: batch accuracy}``.
+
+    With ``checkpoint``, the whole training state (weights, optimiser, batch streams and their
+    generator, running accuracies, log, step, CPU seconds spent) is written there atomically every
+    ``checkpoint_every`` steps and at the end; when the file exists, training continues from it, so
+    a run killed mid-way and restarted ends with the same weights as an uninterrupted one.
+    :func:`checkpoint_info` reads the step and the seconds back.
+
+    Raises
+    ------
+    SearchConfigError
+        When the checkpoint was written for other domains or another step count.
     """
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -92,9 +113,36 @@ def train_joint(net: MultiPathNetwork, domains: Sequence[Domain], cfg: JointTrai
     sizes = [d.size for d in domains]
     ema = {d.name: EMABaseline(0.9) for d in domains}
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    log: list[dict[str, float]] = []
+    start, spent = 0, 0.0
+    if checkpoint is not None and Path(checkpoint).is_file():
+        state = torch.load(checkpoint, weights_only=False)
+        if set(state["streams"]) != set(streams) or int(state["total"]) != cfg.steps:
+            raise SearchConfigError(
+                f"{checkpoint} holds retraining of {sorted(state['streams'])} for "
+                f"{state['total']} steps, not of {sorted(streams)} for {cfg.steps}; delete it to "
+                "start over")
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+        for d, st in streams.items():  # the streams share rng: restore it after them
+            st.load_state_dict(state["streams"][d])
+        rng.bit_generator.state = state["rng"]
+        for d, (num, den) in state["ema"].items():
+            ema[d].num, ema[d].den = float(num), float(den)
+        start, spent, log = int(state["step"]), float(state["cpu_s"]), list(state["log"])
+        torch.set_rng_state(state["torch_rng"])
+
+    def save(step: int) -> None:
+        state = {"step": step, "total": cfg.steps, "cpu_s": spent, "net": net.state_dict(),
+                 "opt": opt.state_dict(), "rng": rng.bit_generator.state,
+                 "streams": {d: st.state_dict() for d, st in streams.items()},
+                 "ema": {d: [e.num, e.den] for d, e in ema.items()}, "log": log,
+                 "torch_rng": torch.get_rng_state()}
+        atomic_save(checkpoint, lambda f: torch.save(state, f))  # type: ignore[arg-type]
+
     net.train()
-    log = []
-    for step in range(cfg.steps):
+    t0 = time.process_time()
+    for step in range(start, cfg.steps):
         for g in opt.param_groups:
             g["lr"] = 0.5 * cfg.lr * (1.0 + math.cos(math.pi * step / cfg.steps))
         w = domain_weights(cfg.weighting, sizes=sizes, gamma=cfg.gamma,
@@ -107,9 +155,21 @@ def train_joint(net: MultiPathNetwork, domains: Sequence[Domain], cfg: JointTrai
             ema[d].update(a)
         if step % 50 == 0 or step == cfg.steps - 1:
             log.append({"step": step, "loss": float(loss.detach()), **acc})
+        if checkpoint is not None and ((step + 1) % checkpoint_every == 0
+                                       or step + 1 == cfg.steps):
+            spent += time.process_time() - t0
+            t0 = time.process_time()
+            save(step + 1)
         if progress is not None:
             progress(step + 1, cfg.steps)
     return log
+
+
+def checkpoint_info(checkpoint: str | Path) -> dict[str, float]:
+    """``{"step", "total", "cpu_s"}`` of a :func:`train_joint` checkpoint (CPU seconds of the
+    process spent training up to its last save)."""
+    state = torch.load(checkpoint, weights_only=False)
+    return {"step": int(state["step"]), "total": int(state["total"]), "cpu_s": float(state["cpu_s"])}
 
 
 @torch.no_grad()
