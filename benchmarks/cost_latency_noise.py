@@ -11,23 +11,15 @@ MobileNetV2-like ProxylessNAS backbone built from the table's own signatures.
 from __future__ import annotations
 
 import os
-import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from _machine import cpu_model
 from torch import nn
 
 from budgetnas.cost import LatencySettings, build_table, measure_latency
 from budgetnas.cost import proxylessnas as pn
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def small_cnn() -> nn.Module:

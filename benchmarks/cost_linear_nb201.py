@@ -10,23 +10,16 @@ the one-hot of the op); 6 edges x 5 ops = 30 features + intercept.
 from __future__ import annotations
 
 import os
-import platform
 from pathlib import Path
 
 import numpy as np
 import scipy
+from _machine import cpu_model
 
 from budgetnas.cost import LayerFeatureSpec, LinearLatencyModel
 from budgetnas.nasbench import NB201_EDGES, NB201_OPS, load_nb201_latency, nb201_space
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nas"
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def live_edges(v: tuple[int, ...]) -> list[bool]:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _machine import cpu_model
 from scipy.stats import kendalltau
 
 from budgetnas.cost import LatencyCache, LatencySettings, load_table
@@ -36,13 +37,6 @@ INPUT_SIZE, NUM_CLASSES, WIDTH = 64, 200, 1.0
 
 def loadavg() -> str:
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def quality(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:

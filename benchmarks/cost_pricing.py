@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _machine import cpu_model
 
 from budgetnas.cost import (
     Constraint,
@@ -30,13 +30,6 @@ from budgetnas.cost import proxylessnas as pn
 from budgetnas.nasbench import load_nb201_latency
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nas"
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def throughput(fn, X: np.ndarray, repeats: int) -> tuple[float, float]:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _machine import cpu_model
 
 from budgetnas.cost import count_macs, count_parameters
 from budgetnas.cost.space_costs import ConvSpaceCosts
@@ -31,13 +31,6 @@ PUBLISHED = {
     "mobilenetv3_large_100": (5.4e6, 219e6,
                               "Howard et al., ICCV 2019, Table 3 (MobileNetV3-Large 1.0)"),
 }
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def main() -> None:

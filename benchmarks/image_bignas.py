@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _machine import cpu_model
 
 from budgetnas.bignas import BigNASTrainer, coarse_to_fine, evaluate_child, quantile_child
 from budgetnas.cost.base import Constraint
@@ -37,13 +37,6 @@ from budgetnas.vision.train import TrainConfig, evaluate, train_image_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "image" / "fashion-mnist"
-
-
-def _cpu() -> str:
-    for ln in open("/proc/cpuinfo"):
-        if ln.startswith("model name"):
-            return ln.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def _load() -> str:
@@ -144,7 +137,7 @@ def main() -> None:
                 f"--n-test {a.n_test} --epochs {a.epochs} --batch {a.batch} --lr {a.lr} "
                 f"--n-calib {a.n_calib} --grid {a.grid} --max-macs {a.max_macs:g} --threads {a.threads} "
                 f"--seed {a.seed} --out {a.out}`\n\n")
-        f.write(f"Machine: {_cpu()}, nproc {len([ln for ln in open('/proc/cpuinfo') if ln.startswith('processor')])}, "
+        f.write(f"Machine: {cpu_model()}, nproc {len([ln for ln in open('/proc/cpuinfo') if ln.startswith('processor')])}, "
                 f"torch {torch.__version__}; {a.threads} thread (of 2 cores), run alongside one "
                 f"other single-threaded benchmark; load average {load_start} at the start, "
                 f"{load_end} at the end. Total wall-clock {wall / 60:.1f} min. Times below are "

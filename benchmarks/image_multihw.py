@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _machine import load, log, machine
 
 from budgetnas.cost.multi_device_fit import (
     default_devices,
@@ -36,21 +35,6 @@ from budgetnas.cost.multi_device_fit import (
 from budgetnas.vision.search import image_costs, load_image_data, train_child, tunas_search
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "image" / "fashion-mnist"
-
-
-def machine() -> str:
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
-                if ln.startswith("model name")), platform.processor())
-    return (f"nproc={os.cpu_count()}, {cpu}, torch {torch.__version__}, "
-            f"python {platform.python_version()}")
-
-
-def load() -> str:
-    return " ".join(open("/proc/loadavg").read().split()[:3])
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')} load {load()}] {msg}", flush=True)
 
 
 def main() -> None:

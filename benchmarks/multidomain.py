@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from dataclasses import asdict
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _machine import cpu_model
 
 from budgetnas.multidomain.domains import load_domain
 from budgetnas.multidomain.network import MultiPathConfig
@@ -34,16 +34,6 @@ from budgetnas.multidomain.train import JointTrainConfig
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "image" / "fashion-mnist"
 NAMES = ["fashion-mnist", "digits", "mnist5k"]
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _ms(xs: list[float], scale: float = 100.0, digits: int = 2) -> str:
@@ -161,7 +151,7 @@ def render(a: argparse.Namespace, out: dict, load: tuple[float, float]) -> str:
            + (f" --merge-json {a.merge_json}" if a.merge_json else ""))
     L = ["# Multi-domain multi-path search: bundle vs shared vs searched multi-path", "",
          f"Command: `/work/notes/bench_slot {cmd}`", "",
-         f"Machine: {_cpu()}, {os.cpu_count()} cores; {a.threads} torch thread (of "
+         f"Machine: {cpu_model()}, {os.cpu_count()} cores; {a.threads} torch thread (of "
          f"{os.cpu_count()} cores), run alongside one other single-threaded benchmark; load "
          f"average {load[0]:.1f} at the start, {load[1]:.1f} at the end; torch {torch.__version__}, "
          f"Python {sys.version.split()[0]}. Total wall time {out['wall_s']:.0f} s.", ""]

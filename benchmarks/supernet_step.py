@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from _machine import cpu_model
 
 from budgetnas.supernet.mlp import MLPSupernet, SlicedAdam
 from budgetnas.tabular import build_mlp, load_dataset, load_tabular
@@ -36,17 +37,6 @@ CHILDREN = {
     "full": (512, 512, 512),
     "shallow": (64,),
 }
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _time_block(step: Callable[[], None], n: int, device: str) -> float:
@@ -176,7 +166,7 @@ Supernet max widths {args.max_widths}, output 1.
 
 Command: `{cmd}`
 
-Machine: {os.cpu_count()} CPUs (`nproc`), {_cpu_model()}, torch {torch.__version__},
+Machine: {os.cpu_count()} CPUs (`nproc`), {cpu_model()}, torch {torch.__version__},
 device {args.device}, intra-op threads {args.threads} (one table each), Python {platform.python_version()}.
 Load average (1 min) {load_before:.1f} before / {load_after:.1f} after: the machine was shared
 with other jobs, so absolute times are noisy; the interleaved rounds keep the ratios fair.
