@@ -34,15 +34,18 @@ def test_reference_net_prints_counts_and_latency_at_small_input():
     got = parse(res.output)
     space = reference_space("mobilenetv3_large_100")
     arch = get_reference("mobilenetv3_large_100")
-    assert got["parameters"] == f"{space.params(arch)} parameters"
-    assert got["parameters"] == "5483032 parameters"  # exact, independent of the input size
+    assert got["parameters"] == f"{space.params(arch):,}"
+    assert got["parameters"] == "5,483,032"  # exact, independent of the input size
     macs = space.macs(arch, 32)
-    assert got["MACs"] == f"{macs} MACs"
-    assert got["FLOPs"] == f"{2 * macs} FLOPs"
+    assert got["MACs"] == f"{macs:,}"
+    assert got["FLOPs"] == f"{2 * macs:,}"
     assert got["input_size"] == "3x32x32" and got["num_classes"] == "1000"
     median = re.fullmatch(r"([0-9.]+) ms", got["latency_median"])
     iqr = re.fullmatch(r"([0-9.]+) ms", got["latency_iqr"])
     assert median and float(median[1]) > 0 and iqr and float(iqr[1]) >= 0
+    summary = re.fullmatch(r"([0-9.e+-]+) ms \(median of 3 passes, IQR [0-9.e+-]+ ms, batch 1, "
+                           r"1 thread, torch\)", got["latency"])
+    assert summary and float(summary[1]) == pytest.approx(float(median[1]), rel=0.01)
     assert (got["repeats"], got["threads"], got["batch_size"], got["backend"]) == (
         "3", "1", "1", "torch")
 
@@ -53,8 +56,7 @@ def test_backbone_reference_defaults_to_no_classifier():
     got = parse(res.output)
     space = reference_space("mobiledet_cpu")
     assert got["num_classes"] == "0"
-    assert got["parameters"] == f"{space.params(get_reference('mobiledet_cpu'), num_classes=0)} " \
-                                "parameters"
+    assert got["parameters"] == f"{space.params(get_reference('mobiledet_cpu'), num_classes=0):,}"
     assert "latency_median" not in got
 
 
@@ -73,8 +75,8 @@ def test_dna_child_prints_its_counts():
                               "--input-size", "64", "--num-classes", "200", "--no-latency"])
     assert res.exit_code == 0, res.output
     got = parse(res.output)
-    assert got["parameters"] == f"{space.params(dna, num_classes=200)} parameters"
-    assert got["MACs"] == f"{space.macs(dna, 64, num_classes=200)} MACs"
+    assert got["parameters"] == f"{space.params(dna, num_classes=200):,}"
+    assert got["MACs"] == f"{space.macs(dna, 64, num_classes=200):,}"
     assert json.loads(got["dna"]) == list(dna)
     assert got["arch_string"] == to_string(space.materialize(dna))
 
@@ -83,7 +85,7 @@ def test_architecture_string_is_accepted():
     text = to_string(get_reference("mobilenetv2_100"))
     res = runner.invoke(app, ["cost", text, "--input-size", "32", "--no-latency"])
     assert res.exit_code == 0, res.output
-    assert parse(res.output)["parameters"] == "3504872 parameters"
+    assert parse(res.output)["parameters"] == "3,504,872"
     assert parse(res.output)["space"] == "-"
     # MobileNetV2's filters (32, 64, 160) are not among the default ProxylessNAS space's
     res = runner.invoke(app, ["cost", text, "--space", "proxylessnas", "--no-latency"])
@@ -108,4 +110,5 @@ def test_torchvision_spelling_is_an_alias():
     assert res.exit_code == 0, res.output
     got = parse(res.output)
     assert got["architecture"] == "mobilenetv3_large_100"
-    assert got["parameters"] == "5483032 parameters"
+    assert got["parameters"] == "5,483,032"
+    assert "parameters parameters" not in res.output and "MACs MACs" not in res.output

@@ -8,7 +8,8 @@ architecture string (``budgetnas.spaces.to_string``)::
     budgetnas cost '[0, 1, 0, ...]' --space mobilenetv3_like --input-size 64 --num-classes 200
     budgetnas cost 's2_c16: cn_k3_nhs ir_k3_e1_nre | ... | head_p960_f1280_nhs'
 
-One figure a line as ``name: value unit``. Counts follow :mod:`budgetnas.cost.counting` (MACs =
+One figure a line as ``name: value unit`` (``parameters``, ``MACs`` and ``FLOPs`` are their own
+unit: ``parameters: 5,483,032``, with thousands separators). Counts follow :mod:`budgetnas.cost.counting` (MACs =
 multiply-accumulates of convolutions and linear layers from PyTorch's FlopCounterMode; FLOPs =
 2 × MACs); latency is the median and interquartile range of repeated timed passes on this machine.
 Unknown names and invalid DNA exit with code 2.
@@ -124,6 +125,10 @@ def cost_lines(net: ResolvedNetwork, input_size: int, *, width_mult: float = 1.0
                repeats: int = 50, backend: str = "torch") -> list[str]:
     """The ``name: value unit`` lines of the command (parameters, MACs, FLOPs, latency).
 
+    Counts carry thousands separators and no repeated unit (``MACs: 216,589,672``); latency
+    is one summary line (``latency: 3.21 ms (median of 50 passes, IQR ...)``) and one line per
+    statistic (``latency_median: 3.2100 ms``).
+
     Parameters and MACs are counted on the built module (``budgetnas.cost.counting``) for one
     image of 3 × ``input_size`` × ``input_size``; latency is per forward pass of ``batch_size``
     images.
@@ -152,15 +157,19 @@ def cost_lines(net: ResolvedNetwork, input_size: int, *, width_mult: float = 1.0
     lines += [f"input_size: 3x{input_size}x{input_size}",
               f"num_classes: {net.num_classes}",
               f"width_mult: {width_mult:g}",
-              f"parameters: {rep.params} parameters",
-              f"MACs: {rep.macs} MACs",
-              f"FLOPs: {rep.flops} FLOPs"]
+              # the name is the unit: "parameters: 5,483,032", not "... parameters"
+              f"parameters: {rep.params:,}",
+              f"MACs: {rep.macs:,}",
+              f"FLOPs: {rep.flops:,}"]
     if latency:
         settings = LatencySettings(batch_size=batch_size, input_size=(3, input_size, input_size),
                                    threads=threads, warmup=warmup, repeats=repeats,
                                    backend=backend)
         res = measure_latency(model, settings)
-        lines += [f"latency_median: {res.median_ms:.4f} ms",
+        lines += [f"latency: {res.median_ms:.3g} ms (median of {repeats} passes, IQR "
+                  f"{res.iqr_ms:.2g} ms, batch {batch_size}, {threads} thread"
+                  f"{'' if threads == 1 else 's'}, {backend})",
+                  f"latency_median: {res.median_ms:.4f} ms",
                   f"latency_iqr: {res.iqr_ms:.4f} ms",
                   f"latency_p10: {res.p10:.4f} ms",
                   f"latency_p90: {res.p90:.4f} ms",

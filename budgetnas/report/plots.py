@@ -16,7 +16,7 @@ import numpy as np
 from budgetnas.errors import BudgetNASError
 
 __all__ = ["MissingDependencyError", "plot_policy", "plot_rewards", "plot_size_vs_accuracy",
-           "require_matplotlib"]
+           "policy_figure", "require_matplotlib", "size_vs_accuracy_figure"]
 
 
 class MissingDependencyError(BudgetNASError, ImportError):
@@ -92,11 +92,23 @@ def plot_policy(snapshots: Sequence[tuple[int, Sequence[np.ndarray]]], names: Se
         At most this many decision points are drawn (the first ones).
     """
     plt = require_matplotlib()
+    fig = policy_figure(plt, snapshots, names, candidates, max_panels=max_panels)
+    return _save(fig, plt, path, tight=False)
+
+
+def policy_figure(plt: Any, snapshots: Sequence[tuple[int, Sequence[np.ndarray]]],
+                  names: Sequence[str], candidates: Sequence[Sequence[Any]], *,
+                  max_panels: int = 12) -> Any:
+    """The figure of :func:`plot_policy`, not saved (``plt`` is matplotlib's ``pyplot``).
+
+    Constrained layout keeps each panel's title clear of the tick labels of the row above.
+    """
     steps = np.array([s for s, _ in snapshots], dtype=float)
     n = min(len(names), max_panels)
     cols = min(4, n)
     rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.6 * rows), dpi=110, squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols + 0.8, 2.3 + 2.5 * rows), dpi=110,
+                             squeeze=False, layout="constrained")
     image = None
     for d in range(rows * cols):
         ax = axes[d // cols][d % cols]
@@ -108,7 +120,7 @@ def plot_policy(snapshots: Sequence[tuple[int, Sequence[np.ndarray]]], names: Se
                   -0.5, P.shape[0] - 0.5)
         image = ax.imshow(P, aspect="auto", origin="lower", extent=extent, vmin=0, vmax=1,
                           cmap="viridis", interpolation="nearest")
-        labels = [str(c) for c in candidates[d]]
+        labels = [_short(str(c)) for c in candidates[d]]
         ticks = np.linspace(0, len(labels) - 1, min(len(labels), 6)).round().astype(int)
         ax.set_yticks(ticks, [labels[t] for t in ticks], fontsize=7)
         ax.set_title(names[d], fontsize=8)
@@ -116,7 +128,7 @@ def plot_policy(snapshots: Sequence[tuple[int, Sequence[np.ndarray]]], names: Se
     if image is not None:
         fig.colorbar(image, ax=axes, shrink=0.8, label="probability")
     fig.supxlabel("step", fontsize=9)
-    return _save(fig, plt, path, tight=False)
+    return fig
 
 
 def plot_size_vs_accuracy(groups: Sequence[dict[str, Any]], path: str | Path, *,
@@ -133,7 +145,16 @@ def plot_size_vs_accuracy(groups: Sequence[dict[str, Any]], path: str | Path, *,
         The constraint's maximum (dashed vertical line).
     """
     plt = require_matplotlib()
-    fig, ax = plt.subplots(figsize=(6.5, 4), dpi=110)
+    fig = size_vs_accuracy_figure(plt, groups, budget=budget, xlabel=xlabel, ylabel=ylabel)
+    return _save(fig, plt, path, tight=False)
+
+
+def size_vs_accuracy_figure(plt: Any, groups: Sequence[dict[str, Any]], *,
+                            budget: float | None = None, xlabel: str = "parameters",
+                            ylabel: str = "validation accuracy") -> Any:
+    """The figure of :func:`plot_size_vs_accuracy`, not saved; the legend sits to the right
+    of the axes, so that it hides no point."""
+    fig, ax = plt.subplots(figsize=(9, 4), dpi=110, layout="constrained")
     for g in groups:
         if len(g["x"]):
             ax.scatter(g["x"], g["y"], s=g.get("size", 16), marker=g.get("marker", "o"),
@@ -144,8 +165,14 @@ def plot_size_vs_accuracy(groups: Sequence[dict[str, Any]], path: str | Path, *,
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="lower right")
-    return _save(fig, plt, path)
+    fig.legend(fontsize=8, loc="outside right upper")
+    return fig
+
+
+def _short(label: str, limit: int = 16) -> str:
+    # candidates can be whole operation specs (100+ characters): cut them, or the panels
+    # would have no room left
+    return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
 def _save(fig: Any, plt: Any, path: str | Path, tight: bool = True) -> Path:

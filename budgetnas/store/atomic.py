@@ -11,13 +11,41 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 __all__ = ["atomic_open", "atomic_write_bytes", "atomic_write_json", "atomic_write_text",
-           "atomic_save", "sha256_file"]
+           "atomic_save", "process_umask", "sha256_file"]
+
+
+def process_umask() -> int:
+    """The process's file-mode creation mask (e.g. ``0o022``), read without changing it.
+
+    Linux exposes it in ``/proc/self/status``; elsewhere it is read with a set-and-restore
+    ``os.umask`` call (which briefly sets it process-wide).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _new_file_mode(path: Path) -> int:
+    # What ``open(path, "w")`` would give: an existing file keeps its mode, a new one gets
+    # 0o666 minus the umask (mkstemp alone makes every file 0600).
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o666 & ~process_umask()
 
 
 @contextlib.contextmanager
@@ -27,7 +55,9 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     >>> with atomic_open("weights.bin") as f:
     ...     f.write(b"...")
 
-    If the block raises, the temporary file is removed and ``path`` is untouched.
+    If the block raises, the temporary file is removed and ``path`` is untouched. The file gets
+    the permissions a plain ``open(path, "w")`` would give it: those of the file it replaces, or
+    ``0o666 & ~umask`` for a new one.
 
     Raises
     ------
@@ -38,8 +68,10 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         raise ValueError(f"atomic_open writes a whole file: mode must be 'w' or 'wb', got {mode!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode_bits = _new_file_mode(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, mode_bits)
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
             f.flush()

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
 from threadpoolctl import threadpool_limits
 from torch import nn
 
@@ -57,6 +58,7 @@ from budgetnas.oneshot import (
 from budgetnas.search.random import Random
 from budgetnas.space import DNA
 from budgetnas.spaces.mlp import DEFAULT_DEPTHS, DEFAULT_WIDTHS, MLPSpace
+from budgetnas.store.atomic import process_umask
 from budgetnas.store.rundir import replace_dir
 from budgetnas.study import Study
 from budgetnas.supernet.mlp import MLPSupernet, SlicedAdam
@@ -79,6 +81,7 @@ __all__ = [
     "SavedRun",
     "TableSearchResult",
     "UnconstrainedBudgetWarning",
+    "CSV_READ",
     "load_run",
     "most_probable_feasible",
     "resolve_device",
@@ -95,7 +98,12 @@ ONE_SHOT = ("tabnas", "abs")
 Progress = Callable[[str, float, "float | None"], None]
 
 RUN_FILES = ("architecture.json", "model.safetensors", "model.onnx", "metrics.json",
-             "preprocessor.pkl", "history.csv", "children.csv", "report.md")
+             "preprocessor.pkl", "preprocessing.json", "history.csv", "children.csv", "report.md")
+
+#: How :func:`~budgetnas.tabular.data.read_table` reads a CSV (and the shipped Adult reader its
+#: files): recorded in ``preprocessing.json`` so that :meth:`SavedRun.features` cleans rows
+#: read any other way (plain ``pandas.read_csv``) the same.
+CSV_READ = {"na_values": ["?"], "skipinitialspace": True}
 
 
 class UnconstrainedBudgetWarning(UserWarning):
@@ -171,6 +179,9 @@ class TableSearchResult:
         Seconds per phase (``data``, ``reference``, ``search``, ``final``, ``random``, ``total``).
     notices : list of str
         What the run changed or warned about.
+    read_options : dict or None
+        How the training rows were read from text (:data:`CSV_READ` for a CSV file or the
+        shipped data set; None for a DataFrame, Parquet or prepared data).
     """
 
     data: TabularData
@@ -195,6 +206,7 @@ class TableSearchResult:
     notices: list[str] = field(default_factory=list)
     dataset_name: str | None = None
     store_dir: Path | None = None
+    read_options: dict[str, Any] | None = None
 
     @property
     def task(self) -> str:
@@ -281,7 +293,7 @@ class TableSearchResult:
                                   "output directory or pass overwrite=True (--overwrite)")
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; a run dir is not
+        os.chmod(tmp, 0o777 & ~process_umask())  # mkdtemp makes it private; a run dir is not
         try:
             self._write_files(tmp, onnx=onnx)
             write_tabular_report(self, tmp, plots=plots)
@@ -309,8 +321,11 @@ class TableSearchResult:
         (d / "model.safetensors").write_bytes(
             save(state, metadata={"widths": json.dumps(arch["widths"])}))
         (d / "metrics.json").write_text(json.dumps(self.metrics_dict(), indent=2, default=_py) + "\n")
-        with open(d / "preprocessor.pkl", "wb") as f:
-            pickle.dump(_preprocessing_state(self.data), f)
+        with open(d / "preprocessor.pkl", "wb") as f:  # the fitted ColumnTransformer itself
+            pickle.dump(self.data.preprocessor, f)
+        (d / "preprocessing.json").write_text(json.dumps(
+            _preprocessing_meta(self.data, self.read_options, self.dataset_name), indent=2,
+            default=_py) + "\n")
         self.history_frame().to_csv(d / "history.csv", index=False)
         self.children_frame().to_csv(d / "children.csv", index=False)
         if onnx:
@@ -329,19 +344,32 @@ class TableSearchResult:
                              for r in self.oneshot.history])
 
     def children_frame(self) -> pd.DataFrame:
-        """Every evaluated child: ``source`` (oneshot / trial / random / final), widths, params, metric."""
+        """Every evaluated child, one row each.
+
+        Columns: ``source`` (oneshot / trial / random / final), ``widths``, ``params``,
+        ``val_metric`` (the primary metric), ``val_set`` (what it was measured on:
+        ``val_batches_shared_weights`` — the mean reward over ``val_evaluations`` validation
+        batches of 4 × batch size rows with the supernet's shared weights — or ``val_split``,
+        the whole validation split with the child trained standalone), ``val_evaluations``,
+        ``seconds`` (standalone training time; NaN for one-shot samples, which are not timed
+        apart) and ``test_metric`` (NaN where not measured).
+        """
         rows = []
         for child in self.evaluated_children():
+            oneshot = child.source == "oneshot"
             rows.append({"source": child.source, "widths": _wstr(child.widths),
                          "params": child.params, "val_metric": child.val_metric,
+                         "val_set": "val_batches_shared_weights" if oneshot else "val_split",
+                         "val_evaluations": child.epochs if oneshot else 1,
                          "seconds": child.seconds,
                          "test_metric": child.test_metrics.get(self.primary_metric, math.nan)})
-        return pd.DataFrame(rows, columns=["source", "widths", "params", "val_metric", "seconds",
-                                           "test_metric"])
+        return pd.DataFrame(rows, columns=["source", "widths", "params", "val_metric", "val_set",
+                                           "val_evaluations", "seconds", "test_metric"])
 
     def evaluated_children(self) -> list[ChildResult]:
         """Children with a measured quality: one-shot samples (mean validation-batch reward with
-        shared weights), trial-based and random children (standalone), and the final model."""
+        shared weights; ``seconds`` NaN and ``epochs`` the number of rewards averaged),
+        trial-based and random children (standalone), and the final model."""
         out: list[ChildResult] = []
         if self.oneshot is not None:
             stats: dict[tuple, list[float]] = {}
@@ -351,7 +379,8 @@ class TableSearchResult:
             for dna, rewards in stats.items():
                 widths = self.space.widths_of(list(dna))
                 out.append(ChildResult(widths, self.space.params(list(dna)),
-                                       float(np.mean(rewards)), 0.0, "oneshot", epochs=len(rewards)))
+                                       float(np.mean(rewards)), math.nan, "oneshot",
+                                       epochs=len(rewards)))
         out += self.trials + self.random_children
         out.append(ChildResult(self.widths, self.params, self.final.val_metric, self.final.seconds,
                                "final", self.test_metrics, self.final.best_epoch))
@@ -542,9 +571,9 @@ def _search_table(data, target, *, max_params, dataset, test, task, algorithm, s
     notices: list[str] = []
 
     report("data", 0, 1)
-    prepared, dataset_name = _prepare_data(data, target, dataset=dataset, test=test, task=task,
-                                           seed=seed, drop_columns=drop_columns,
-                                           strict_columns=strict_columns)
+    prepared, dataset_name, read_options = _prepare_data(
+        data, target, dataset=dataset, test=test, task=task, seed=seed,
+        drop_columns=drop_columns, strict_columns=strict_columns)
     notices += prepared.notices
     space = MLPSpace(prepared.n_features, prepared.n_outputs, widths, depths)
     budget = check_budget(space, max_params, notices)
@@ -658,7 +687,7 @@ def _search_table(data, target, *, max_params, dataset, test, task, algorithm, s
         final=final, val_metrics=final.val_metrics, test_metrics=test_metrics,
         random_children=random_children, random_best=random_best, hgb=hgb, oneshot=oneshot,
         trials=trials, settings=settings, timings=timings, notices=notices,
-        dataset_name=dataset_name,
+        dataset_name=dataset_name, read_options=read_options,
         store_dir=None if store_dir is None else Path(store_dir))
 
 
@@ -772,9 +801,11 @@ def _check_algorithm(algorithm: str) -> str:
 
 
 def _prepare_data(data, target, *, dataset, test, task, seed, drop_columns, strict_columns
-                  ) -> tuple[TabularData, str | None]:
+                  ) -> tuple[TabularData, str | None, dict[str, Any] | None]:
+    """The prepared data, the shipped data set's name (or None), and how the training rows
+    were read from text (:data:`CSV_READ`, or None when they were not read from a CSV)."""
     if isinstance(data, TabularData):
-        return data, None
+        return data, None, None
     if (data is None) == (dataset is None):
         raise DataError("give either a table (a path or DataFrame, with target=...) or a named "
                         "dataset (dataset='adult'), not both and not neither")
@@ -785,6 +816,10 @@ def _prepare_data(data, target, *, dataset, test, task, seed, drop_columns, stri
         target = target or dataset_target
     if target is None:
         raise DataError("target=... is required: the name of the column to predict")
+    read_options = None
+    if name is not None or (isinstance(data, (str, os.PathLike))
+                            and not str(data).lower().endswith((".parquet", ".pq"))):
+        read_options = dict(CSV_READ)
     frame = read_table(data)
     test_frame = None if test is None else read_table(test)
     if strict_columns:
@@ -793,7 +828,7 @@ def _prepare_data(data, target, *, dataset, test, task, seed, drop_columns, stri
         if test_frame is not None:
             _reject_all_missing(test_frame, "the test data", skip, only=list(frame.columns))
     return load_tabular(frame, target, test=test_frame, task=task, seed=seed,
-                        drop_columns=drop_columns), name
+                        drop_columns=drop_columns), name, read_options
 
 
 def _reject_all_missing(frame: pd.DataFrame, where: str, skip: set[str],
@@ -1019,7 +1054,27 @@ def _r2_reward(outputs: torch.Tensor, y: torch.Tensor) -> float:
 
 @dataclass
 class SavedRun:
-    """A run directory loaded back for prediction (see :func:`load_run`)."""
+    """A finished run directory loaded back for prediction (see :func:`load_run`).
+
+    It applies what ``budgetnas predict`` applies: :meth:`read` reads a file as the search read
+    its training data (``"?"`` is missing in CSVs; raw UCI Adult files are recognised),
+    :meth:`features` cleans a DataFrame read any other way the same (e.g. plain
+    ``pandas.read_csv``, which keeps Adult's ``"?"`` as text) and turns it into the float32
+    features that ``model.onnx`` takes, and :meth:`predict_proba` / :meth:`predict` /
+    :meth:`predict_frame` give the model's outputs.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+    architecture : dict
+        ``architecture.json``.
+    model : torch.nn.Module
+        The final MLP (CPU, eval mode); outputs logits (classification) or values in the
+        target's units (regression).
+    preprocessing : dict
+        ``preprocessing.json`` (feature columns, classes, task, target, read options, shipped
+        data set) plus ``"preprocessor"``: the fitted ColumnTransformer of ``preprocessor.pkl``.
+    """
 
     path: Path
     architecture: dict[str, Any]
@@ -1030,6 +1085,80 @@ class SavedRun:
     def task(self) -> str:
         return self.architecture["task"]
 
+    @property
+    def classes(self) -> list | None:
+        """The class labels, in the order of the probability columns (None for regression)."""
+        return self.preprocessing.get("classes")
+
+    @property
+    def preprocessor(self) -> Any:
+        """The fitted scikit-learn ``ColumnTransformer`` (raw feature columns → features)."""
+        return self.preprocessing["preprocessor"]
+
+    def read(self, source: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
+        """Rows to predict, read as ``budgetnas predict`` reads them: a raw UCI Adult file
+        (``adult.test``, gzip too) with its reader, any other CSV / Parquet file with
+        :func:`~budgetnas.tabular.data.read_table`; a DataFrame passes through.
+
+        Raises
+        ------
+        DataError
+            If the file cannot be read.
+        """
+        from budgetnas.tabular.datasets import is_raw_adult, read_adult
+
+        if not isinstance(source, pd.DataFrame) and is_raw_adult(source):
+            return read_adult(source)
+        return read_table(source)
+
+    def features(self, frame: pd.DataFrame) -> np.ndarray:
+        """The model's input for raw rows: float32, shape ``(len(frame), n_in)``.
+
+        Cells are first cleaned as the training rows were read (``preprocessing.json``'s
+        ``read``: leading spaces dropped, ``"?"`` counted as missing), so a frame from plain
+        ``pandas.read_csv`` gives the same features as ``budgetnas predict``. This is what
+        ``model.onnx`` takes (input ``features``).
+
+        Raises
+        ------
+        DataError
+            If a feature column of the training data is missing, or a numeric column holds
+            text that is not a number.
+        """
+        columns = self.preprocessing["feature_columns"]
+        frame = frame.rename(columns=str)
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise DataError(f"the data lacks feature columns {missing} that the model was "
+                            f"trained on; it needs: {columns}")
+        clean = _clean_like_reader(frame[columns], self.preprocessing.get("read"),
+                                   _numeric_columns(self.preprocessor))
+        return self.preprocessor.transform(clean).astype(np.float32)
+
+    def outputs(self, frame: pd.DataFrame) -> np.ndarray:
+        """Probabilities ``(n,)`` of the second class (binary), ``(n, k)`` (multiclass), or
+        values ``(n,)`` in the target's units (regression)."""
+        return outputs_to_predictions(predict_outputs(self.model, self.features(frame)),
+                                      self.task)
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Class probabilities, shape ``(len(frame), n_classes)``, columns in :attr:`classes`.
+
+        Raises
+        ------
+        DataError
+            For a regression run, or a missing feature column.
+        """
+        if self.task == "regression":
+            raise DataError("predict_proba is for classification runs; this run is a "
+                            "regression: use predict()")
+        pred = self.outputs(frame)
+        return np.column_stack([1 - pred, pred]) if self.task == "binary" else pred
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Predicted labels (classification) or values (regression), shape ``(len(frame),)``."""
+        return self.predict_frame(frame)["prediction"].to_numpy()
+
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Predictions for raw rows: ``prediction`` and, for classification, ``proba_<class>``.
 
@@ -1038,27 +1167,34 @@ class SavedRun:
         DataError
             If a feature column of the training data is missing.
         """
-        columns = self.preprocessing["feature_columns"]
-        frame = frame.rename(columns=str)
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise DataError(f"the data lacks feature columns {missing} that the model was "
-                            f"trained on; it needs: {columns}")
-        pre = self.preprocessing["preprocessor"]
-        X = pre.transform(frame[columns]).astype(np.float32)
-        pred = outputs_to_predictions(predict_outputs(self.model, X), self.task)
         if self.task == "regression":
-            return pd.DataFrame({"prediction": pred})
-        classes = self.preprocessing["classes"]
-        proba = np.column_stack([1 - pred, pred]) if self.task == "binary" else pred
+            return pd.DataFrame({"prediction": self.outputs(frame)})
+        classes = self.classes
+        proba = self.predict_proba(frame)
         out = pd.DataFrame({"prediction": np.asarray(classes, dtype=object)[proba.argmax(axis=1)]})
         for i, c in enumerate(classes):
             out[f"proba_{c}"] = proba[:, i]
         return out
 
+    def normalise_labels(self, y: pd.Series) -> pd.Series:
+        """Target values spelled as in training: for a run on the shipped UCI Adult data the
+        trailing ``"."`` of ``adult.test``'s labels (``"<=50K."``) is stripped, as the shipped
+        reader does; other runs' labels are returned unchanged."""
+        if self.preprocessing.get("dataset") != "adult" or is_numeric_dtype(y):
+            return y
+        return y.where(y.isna(), y.astype(str).str.strip().str.rstrip("."))
+
 
 def load_run(path: str | os.PathLike) -> SavedRun:
-    """Load a run directory written by :meth:`TableSearchResult.save`.
+    """Load a finished tabular run directory for prediction (see :class:`SavedRun`).
+
+    >>> run = load_run("runs/adult")                               # doctest: +SKIP
+    >>> run.predict_proba(pd.read_csv("new.csv"))                  # doctest: +SKIP
+    >>> onnx_input = run.features(pd.read_csv("new.csv"))          # model.onnx's input
+
+    Reads ``architecture.json``, ``model.safetensors``, ``preprocessor.pkl`` (the fitted
+    ColumnTransformer; a dict in runs written before ``preprocessing.json`` existed) and
+    ``preprocessing.json``.
 
     Raises
     ------
@@ -1079,17 +1215,83 @@ def load_run(path: str | os.PathLike) -> SavedRun:
         arch = json.loads((path / "architecture.json").read_text())
         with open(path / "preprocessor.pkl", "rb") as f:
             pre = pickle.load(f)  # noqa: S301 - the user's own run directory
+        if isinstance(pre, dict):  # older runs: the transformer and its metadata in one dict
+            meta = {k: v for k, v in pre.items() if k != "preprocessor"}
+            pre = pre["preprocessor"]
+            meta.setdefault("read", dict(CSV_READ))  # they were all read by read_table
+        elif (path / "preprocessing.json").is_file():
+            meta = json.loads((path / "preprocessing.json").read_text())
+        else:
+            meta = {"read": None}
+        for key in ("feature_columns", "classes", "task", "target"):
+            meta.setdefault(key, arch.get(key))
+        if "dataset" not in meta:
+            meta["dataset"] = _metrics_dataset(path)
         model = build_mlp(arch["n_in"], arch["widths"], arch["n_out"])
         model.load_state_dict(load_file(str(path / "model.safetensors")))
     except (OSError, ValueError, KeyError, RuntimeError, pickle.UnpicklingError) as exc:
         raise DataError(f"cannot load the run in {str(path)!r}: {type(exc).__name__}: {exc}") from exc
-    return SavedRun(path, arch, model.eval(), pre)
+    return SavedRun(path, arch, model.eval(), {**meta, "preprocessor": pre})
 
 
-def _preprocessing_state(data: TabularData) -> dict[str, Any]:
-    return {"preprocessor": data.preprocessor, "feature_columns": list(data.feature_columns),
+def _metrics_dataset(path: Path) -> str | None:
+    try:
+        return (json.loads((path / "metrics.json").read_text()).get("data") or {}).get("dataset")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _numeric_columns(pre: Any) -> set[str]:
+    return {str(c) for name, _, cols in getattr(pre, "transformers_", []) if name == "num"
+            for c in cols}
+
+
+def _clean_like_reader(frame: pd.DataFrame, read: Mapping[str, Any] | None,
+                       numeric: set[str]) -> pd.DataFrame:
+    """Apply ``read_csv``'s ``skipinitialspace`` and ``na_values`` to text cells of a frame
+    read otherwise, and turn numeric columns that were text (because of a ``"?"``) into
+    numbers."""
+    if not read:
+        return frame
+    markers = {str(m) for m in read.get("na_values") or []}
+    strip = bool(read.get("skipinitialspace"))
+    out = frame.copy()
+    for c in out.columns:
+        col = out[c]
+        if is_numeric_dtype(col) or is_bool_dtype(col):
+            continue
+        known = col.notna()
+        text = col[known].astype(str)
+        if strip:
+            text = text.str.lstrip(" ")
+        text = text.where(~text.isin(markers))
+        cleaned = pd.Series(np.nan, index=col.index, dtype=object)
+        cleaned[known] = text.astype(object)
+        if c in numeric:
+            try:
+                cleaned = pd.to_numeric(cleaned)
+            except (TypeError, ValueError) as exc:
+                raise DataError(f"numeric feature column {c!r} holds text that is not a "
+                                f"number: {exc}") from None
+        out[c] = cleaned
+    return out
+
+
+def _preprocessing_meta(data: TabularData, read: Mapping[str, Any] | None,
+                        dataset: str | None) -> dict[str, Any]:
+    """What ``preprocessing.json`` holds: everything besides the fitted transformer."""
+    pre = data.preprocessor
+    return {"preprocessor": "preprocessor.pkl: a fitted sklearn ColumnTransformer; "
+                            "pickle.load(f).transform(rows[feature_columns]) gives the "
+                            "features of model.onnx once rows are read as `read` says",
+            "feature_columns": list(data.feature_columns),
+            "numeric_columns": sorted(_numeric_columns(pre)),
+            "feature_names": list(data.feature_names),
+            "n_features": data.n_features,
             "classes": None if data.classes_ is None else [_py(c) for c in data.classes_],
-            "task": data.task, "target": data.target, "y_mean": data.y_mean, "y_std": data.y_std}
+            "task": data.task, "target": data.target, "y_mean": data.y_mean,
+            "y_std": data.y_std, "read": None if read is None else dict(read),
+            "dataset": dataset}
 
 
 def _export_onnx(model: nn.Module, n_in: int, path: Path) -> str | None:
@@ -1107,12 +1309,6 @@ def _export_onnx(model: nn.Module, n_in: int, path: Path) -> str | None:
                 "`pip install budgetnas[onnx]`")
     return None
 
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _wstr(widths: Sequence[int]) -> str:
