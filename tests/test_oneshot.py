@@ -256,3 +256,25 @@ class ToyTask2(ToyTask):
 
     def warmup_child(self, child, p, rng):
         return child
+
+
+def test_record_constraints_mark_samples_over_a_soft_budget_without_changing_them():
+    """TuNAS's absolute reward does not enforce the budget; the history's ``feasible`` must
+    still say whether each sampled child fits it, and recording must not change the samples."""
+    from budgetnas.search import Reinforce
+
+    space = toy_space()
+    cost = space.param_cost()
+
+    def run(record):
+        algo = Reinforce(reward="abs", cost=cost, target=25, seed=3)
+        return OneShotSearch(ToyTask(space), algo, space.spec, record_constraints=record,
+                             cost=cost, steps=120, seed=3).run().history
+
+    plain, recorded = run(()), run([space.constraint(25)])
+    assert [r.dna for r in plain] == [r.dna for r in recorded]
+    assert [r.reward for r in plain] == [r.reward for r in recorded]
+    assert all(r.feasible for r in plain)  # nothing to check against: vacuously feasible
+    fits = [r.cost <= 25 for r in recorded]
+    assert [r.feasible for r in recorded] == fits
+    assert 0 < sum(fits) < len(fits)  # some samples over the soft budget, some within

@@ -68,7 +68,9 @@ class StepRecord:
     cost : float or None
         The sampled child's cost in the cost model's unit, when a cost model was given.
     feasible : bool
-        Whether the sampled child satisfies every constraint.
+        Whether the sampled child satisfies every constraint, the record-only ones included
+        (see ``record_constraints`` of :class:`OneShotSearch`): under TuNAS's soft reward a
+        sampled child may be over the budget, and this says so.
     seconds : float
         Wall-clock time of the step.
     """
@@ -168,6 +170,11 @@ class OneShotSearch:
         The search space's spec.
     constraints : sequence of Constraint
         Hard constraints; warm-up draws children from their feasible set.
+    record_constraints : sequence of Constraint
+        Constraints only checked for :attr:`StepRecord.feasible`, never given to the algorithm
+        or the warm-up sampler: the budget of a search whose algorithm treats it as a soft
+        target (TuNAS's absolute reward, Bender et al. 2020, §3.2), so that the history tells
+        which sampled children fit it without changing what is sampled.
     cost : CostModel, optional
         Prices each sampled child for the history (e.g. parameters).
     steps : int
@@ -192,7 +199,8 @@ class OneShotSearch:
     """
 
     def __init__(self, task: WeightSharingTask, algorithm: SearchAlgorithm, spec: Spec, *,
-                 constraints: Sequence[Any] = (), cost: Any = None, steps: int,
+                 constraints: Sequence[Any] = (), record_constraints: Sequence[Any] = (),
+                 cost: Any = None, steps: int,
                  warmup_fraction: float = 0.25, seed: int = 0,
                  callbacks: Sequence[Callback] = (), checkpoint_every: int = 0,
                  policy_every: int | None = None, time_budget_s: float | None = None) -> None:
@@ -203,6 +211,8 @@ class OneShotSearch:
                 f"warmup_fraction must be in [0, 1) so that some steps search, got {warmup_fraction}")
         self.task, self.algorithm, self.spec = task, algorithm, spec
         self.constraints, self.cost = list(constraints), cost
+        # every constraint a sampled child is checked against for the record
+        self._checked = [*self.constraints, *record_constraints]
         self.steps, self.warmup_fraction = int(steps), float(warmup_fraction)
         self.warmup_steps = int(math.floor(self.warmup_fraction * self.steps))
         self.callbacks = list(callbacks)
@@ -266,7 +276,7 @@ class OneShotSearch:
             phase = "search"
         vec = self.spec.to_vector(dna)[None]
         cost = None if self.cost is None else float(self.cost.batch(vec)[0])
-        feasible = all(bool(np.asarray(c.feasible_batch(vec))[0]) for c in self.constraints)
+        feasible = all(bool(np.asarray(c.feasible_batch(vec))[0]) for c in self._checked)
         return StepRecord(step, phase, tuple(dna), trained, float(loss), reward, cost, feasible,
                           time.perf_counter() - t0)
 

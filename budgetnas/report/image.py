@@ -162,7 +162,7 @@ def _markdown(m: Mapping[str, Any], history: Sequence[Mapping[str, Any]],
     lines += ["", "## The pick", "", f"`{f['arch']}`", "",
               "| | value |", "|---|---|",
               f"| cost ({b['kind']}) | {_fmt(f['cost'])} {b['unit']} ({share:.1%} of the budget "
-              f"{_fmt(b['max'])}) |",
+              f"{_fmt(b['max'])} {b['unit']}) |",
               f"| within the budget | {'yes' if f['within_budget'] else '**no**'} |",
               f"| parameters | {f['params']:,.0f} |", f"| MACs | {f['macs']:,.0f} |"]
     if f.get("predicted_ms") is not None:
@@ -172,28 +172,58 @@ def _markdown(m: Mapping[str, Any], history: Sequence[Mapping[str, Any]],
               f"| test accuracy | {f['test_accuracy']:.4f} |", "",
               f"Accuracy after training the pick from scratch for {f['train_epochs']} epoch(s) "
               "(SGD, cosine learning rate)."]
+    ref = m.get("reference")
+    if ref:
+        lines += ["", "## Reference", "",
+                  "| model | parameters | validation accuracy | test accuracy |",
+                  "|---|---|---|---|",
+                  f"| the pick (searched, trained from scratch) | {f['params']:,.0f} | "
+                  f"{f['val_accuracy']:.4f} | {f['test_accuracy']:.4f} |",
+                  f"| {ref['name']} | {ref['params']:,} | {ref['val_accuracy']:.4f} | "
+                  f"{ref['test_accuracy']:.4f} |", "",
+                  "The reference is a multinomial logistic regression (scikit-learn, L2, C = 1, "
+                  "50 lbfgs iterations) on the same normalised pixels and splits: a searched "
+                  "conv net that does not "
+                  "beat it needs more --train-epochs, --steps or budget (or larger images)."]
     if not f["within_budget"]:
-        lines += ["", "TuNAS's absolute reward treats the budget as a target, not a hard limit: "
-                  "its pick may land slightly above it. `--algorithm tabnas` enforces it."]
+        over = f["cost"] / b["max"] - 1 if b["max"] else math.nan
+        lines += ["", f"**The pick is over the budget**: {_fmt(f['cost'])} {b['unit']} is "
+                  f"{over:.0%} above {_fmt(b['max'])} {b['unit']}. TuNAS's absolute reward "
+                  "treats the budget as a target, not a limit, and its pick is the per-decision "
+                  "argmax of the controller. Run more `--steps`, or use `--algorithm tabnas` "
+                  "(the default), which only samples and picks children within the budget."]
     lat = m.get("latency_model")
     if lat:
         h = lat.get("held_out") or {}
+        source = lat.get("source")
         lines += ["", "## Latency model", "",
                   f"TuNAS's linear model (Bender et al. 2020, §3.3), fitted to "
                   f"{lat['children_measured']} children measured on this machine "
-                  f"(batch {lat['settings']['batch_size']}, {lat['settings']['threads']} thread).",
+                  f"(batch {lat['settings']['batch_size']}, {lat['settings']['threads']} thread)"
+                  + (f", reused from {source}" if source else " at the start of this run") + ".",
                   f"Held-out children: MAPE {h.get('mape', math.nan):.1%}, Kendall τ "
-                  f"{h.get('kendall_tau', math.nan):.3f}."]
+                  f"{h.get('kendall_tau', math.nan):.3f}.",
+                  "Each run measures its own fit (a resume reuses its run's), so the latency of a "
+                  "child, and the smallest achievable one, differ a little between runs and "
+                  "machines; `--latency-fit RUN_DIR` reuses an earlier run's fit."]
     if figures or note:
         lines += ["", "## Search history", ""]
         for title, path in figures:
             lines += [f"### {title}", "", f"![{title}]({path})", ""]
         if note:
             lines.append(f"_{note}_")
+    if m.get("warnings"):
+        lines += ["", "## Warnings", ""] + [f"- {n}" for n in m["warnings"]]
     if m.get("notices"):
         lines += ["", "## Notices", ""] + [f"- {n}" for n in m["notices"]]
-    t = m.get("timings") or {}
-    lines += ["", "## Time", "", ", ".join(f"{k} {v:.1f} s" for k, v in t.items()) or "-", ""]
+    t = dict(m.get("timings") or {})
+    earlier = t.pop("earlier_parts", None)
+    lines += ["", "## Time", "", ", ".join(f"{k.replace('_', ' ')} {v:.1f} s"
+                                           for k, v in t.items()) or "-"]
+    if earlier:
+        lines.append(f"\nThe total includes {earlier:.1f} s of the earlier, interrupted part(s) "
+                     "of this resumed run; the other figures are this last part's.")
+    lines.append("")
     return "\n".join(lines)
 
 

@@ -200,8 +200,10 @@ class RunDir:
         """What ``budgetnas show`` prints: state, trial counts, best child, top-k, budget use.
 
         For a one-shot run (``"kind": "oneshot"``) the counts are steps: ``budget.finished`` is
-        the last checkpoint's step (all steps once ``metrics.json`` exists) and ``best`` the
-        final pick with its validation accuracy.
+        the last checkpoint's step (all steps once ``metrics.json`` exists), ``best`` the
+        final pick with its validation accuracy, ``cost`` the pick's cost against the budget
+        (``value``, ``max``, ``unit``, ``within``), ``budget.elapsed_s`` the seconds of every
+        part of a resumed run together and ``budget.part_s`` those of the last part.
 
         Raises
         ------
@@ -269,15 +271,34 @@ class RunDir:
                                 if isinstance(v, (int, float, str)) and not isinstance(v, bool)},
                     "duration_s": (metrics.get("timings") or {}).get("total")}
             done = int((metrics.get("search") or {}).get("steps_done") or done)
+        timings = (metrics or {}).get("timings") or {}
         return {
             "path": str(self.path), "command": settings.get("command"), "kind": "oneshot",
             "study_name": self.study_name, "state": self.state(), "direction": "maximize",
             "trials": {s.value: 0 for s in TrialState}, "n_trials": 0,
             "budget": {"finished": done, "target": target, "unit": "steps",
-                       "elapsed_s": float((metrics or {}).get("timings", {}).get("total", 0.0)),
+                       "elapsed_s": float(timings.get("total", 0.0)),
+                       "part_s": float(timings.get("total", 0.0))
+                       - float(timings.get("earlier_parts", 0.0)),
                        "trial_s": 0.0},
             "best": best, "top_k": [] if best is None else [best], "args": args,
+            "cost": None if metrics is None else _oneshot_cost(metrics),
         }
+
+
+def _oneshot_cost(metrics: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The pick's cost against the budget of a finished one-shot run: ``value``, ``max``,
+    ``unit`` and ``within`` (None when ``metrics.json`` names no budget)."""
+    final = metrics.get("final") or {}
+    budget = metrics.get("budget")
+    if isinstance(budget, Mapping) and final.get("cost") is not None:  # search-image
+        value, limit, unit = final["cost"], budget.get("max"), budget.get("unit", "")
+    elif metrics.get("max_params") is not None and final.get("params") is not None:  # tabular
+        value, limit, unit = final["params"], metrics["max_params"], "parameters"
+    else:
+        return None
+    value, limit = float(value), float(limit)
+    return {"value": value, "max": limit, "unit": unit, "within": bool(value <= limit)}
 
 
 def install_run(run: RunDir, tmp: str | os.PathLike, out: str | os.PathLike, *,

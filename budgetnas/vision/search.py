@@ -38,7 +38,8 @@ from budgetnas.vision.data import load_digits_images, load_fashion_mnist, to_ten
 from budgetnas.vision.train import TrainConfig, evaluate, train_image_model
 
 __all__ = ["ImageData", "LatencyFit", "TunasResult", "build_tunas_search", "fit_latency_model",
-           "image_costs", "load_digits_data", "load_image_data", "load_latency_fit",
+           "image_costs", "latency_fit_identity", "load_digits_data", "load_image_data",
+           "load_latency_fit",
            "random_pick", "save_latency_fit", "train_child", "train_child_model", "tunas_pick",
            "tunas_search"]
 
@@ -172,37 +173,80 @@ def fit_latency_model(costs: ConvSpaceCosts, n_children: int = 60, n_test: int =
                       y[n_children:], metrics)
 
 
-def save_latency_fit(fit: LatencyFit, path: str | os.PathLike) -> None:
+def save_latency_fit(fit: LatencyFit, path: str | os.PathLike,
+                     costs: ConvSpaceCosts | None = None) -> None:
     """Write a :class:`LatencyFit`'s measurements and settings as JSON (atomically), so that
-    :func:`load_latency_fit` rebuilds the same model without measuring again."""
+    :func:`load_latency_fit` rebuilds the same model without measuring again.
+
+    With ``costs`` the file also names what was measured (space, width multiplier, input size,
+    channels, classes), which :func:`load_latency_fit` checks before reusing it.
+    """
     from budgetnas.store.atomic import atomic_write_json
 
-    atomic_write_json(path, {
+    raw: dict[str, Any] = {
         "settings": dataclasses.asdict(fit.settings), "alpha": float(fit.model.alpha),
         "train_X": fit.train_X.tolist(), "train_ms": fit.train_ms.tolist(),
-        "test_X": fit.test_X.tolist(), "test_ms": fit.test_ms.tolist(), "metrics": fit.metrics})
+        "test_X": fit.test_X.tolist(), "test_ms": fit.test_ms.tolist(), "metrics": fit.metrics}
+    if costs is not None:
+        raw["measured"] = latency_fit_identity(costs)
+    atomic_write_json(path, raw)
 
 
-def load_latency_fit(costs: ConvSpaceCosts, path: str | os.PathLike) -> LatencyFit:
+def latency_fit_identity(costs: ConvSpaceCosts) -> dict[str, Any]:
+    """What a latency fit was measured on: ``space`` (registered name), ``width_mult``,
+    ``input_size`` (pixels, square), ``in_channels`` and ``num_classes``."""
+    return {"space": getattr(costs.space, "name", None), "width_mult": float(costs.width_mult),
+            "input_size": int(costs.input_size), "in_channels": int(costs.in_channels),
+            "num_classes": int(costs.num_classes)}
+
+
+def load_latency_fit(costs: ConvSpaceCosts, path: str | os.PathLike, *,
+                     require_identity: bool = False) -> LatencyFit:
     """The :class:`LatencyFit` saved by :func:`save_latency_fit`, refitted from its measurements
     (least squares is deterministic: the same coefficients).
+
+    Parameters
+    ----------
+    require_identity : bool
+        Refuse a file that does not name what it was measured on (one written without
+        ``costs``); a file that names it is always checked against ``costs``.
 
     Raises
     ------
     StoreError
-        If the file cannot be read or was measured on children of another space.
+        If the file cannot be read, or was measured on another space, width multiplier, input
+        size, channel or class count than ``costs`` describes.
     """
     from budgetnas.errors import StoreError
 
     try:
         raw = json.loads(open(path, encoding="utf-8").read())
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"cannot read the latency fit {path}: {exc}") from exc
+    want = latency_fit_identity(costs)
+    have = raw.get("measured") if isinstance(raw, dict) else None
+    if have is None and require_identity:
+        raise StoreError(f"the latency fit {path} does not say which space, width and input size "
+                         "it was measured on (written by an older budgetnas); measure a new one "
+                         "by running without --latency-fit")
+    if have is not None:
+        diff = {k: (have.get(k), v) for k, v in want.items() if have.get(k) != v}
+        if diff:
+            shown = ", ".join(f"{k} {a!r} (this search: {b!r})" for k, (a, b) in diff.items())
+            raise StoreError(f"the latency fit {path} was measured on another network: {shown}; "
+                             "reuse a fit of the same --space, --width-mult and image size, or "
+                             "run without --latency-fit to measure one")
+    try:
         X = np.asarray(raw["train_X"], dtype=np.int64)
+        if X.ndim != 2 or X.shape[1] != len(costs.space.spec.names):
+            raise ValueError(f"its children have {X.shape[-1]} decisions, the space "
+                             f"{len(costs.space.spec.names)}")
         tX = np.asarray(raw["test_X"], dtype=np.int64).reshape(-1, X.shape[1])
         settings = LatencySettings(**{**raw["settings"],
                                       "input_size": tuple(raw["settings"]["input_size"])})
         model = costs.linear_model(alpha=float(raw["alpha"])).fit(X, raw["train_ms"])
-    except (OSError, KeyError, ValueError, TypeError) as exc:
-        raise StoreError(f"cannot read the cached latency fit {path}: {exc}; delete it to "
+    except (KeyError, ValueError, TypeError) as exc:
+        raise StoreError(f"cannot use the latency fit {path}: {exc}; delete it to "
                          "measure again") from exc
     return LatencyFit(model, settings, X, np.asarray(raw["train_ms"], dtype=np.float64), tX,
                       np.asarray(raw["test_ms"], dtype=np.float64), dict(raw["metrics"]))
@@ -258,7 +302,11 @@ def build_tunas_search(space: Any, data: ImageData, cost: Any, target: float, *,
         algo = TabNAS(cost=cost, max=target, lr=controller_lr, betas=(0.0, 0.999),
                       baseline_momentum=0.95, lr_schedule=schedule, seed=seed, pv="mc")
         constraints = [_constraint(cost, target)]
-    return OneShotSearch(task, algo, space.spec, constraints=constraints, cost=cost,
+    # TuNAS treats the budget as a soft target: it is checked for the history only (each step's
+    # ``feasible``), never enforced, so what is sampled stays TuNAS's
+    record = [_constraint(cost, target)] if algorithm == "abs" else []
+    return OneShotSearch(task, algo, space.spec, constraints=constraints,
+                         record_constraints=record, cost=cost,
                          steps=steps, warmup_fraction=warmup_fraction, seed=seed,
                          callbacks=list(callbacks), checkpoint_every=checkpoint_every,
                          time_budget_s=time_budget_s)
