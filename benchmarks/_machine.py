@@ -36,3 +36,13 @@ def load() -> str:
 def log(msg: str) -> None:
     """Print a progress line stamped with the time and the load average."""
     print(f"[{time.strftime('%H:%M:%S')} load {load()}] {msg}", flush=True)
+
+
+def emit(lines: list[str], out: str | None) -> str:
+    """Print a results report and, with ``out``, write it there too; returns the text."""
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if out:
+        with open(out, "w") as fh:
+            fh.write(text)
+    return text

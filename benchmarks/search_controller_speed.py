@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 import torch
+from _machine import emit
 
 import budgetnas as bn
 from budgetnas.cost import Constraint, FunctionCost
@@ -147,11 +148,7 @@ def main() -> None:
     lines += ["", f"Goal (issue 3): ≥ 2,000 steps/s. Measured with N = 1024 (vector API): "
               f"{best:,.0f} steps per CPU-second — {'met' if best >= 2000 else 'NOT met'} "
               "(per CPU-second; the wall-clock rate on this loaded machine is lower)."]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if a.out:
-        with open(a.out, "w") as fh:
-            fh.write(text)
+    emit(lines, a.out)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 import torch
+from _machine import emit
 from search_tables import load_table  # a sibling script (benchmarks/ is on sys.path)
 
 from budgetnas.search import NeuralPredictor, nb201_graph
@@ -70,11 +71,7 @@ def main() -> None:
     names = {"mlp": "MLP on one-hot (64-64)", "gcn": "bidirectional GCN (3×144, head 128)"}
     for table, model, n, m, s, f in rows:
         lines.append(f"| {table} | {names[model]} | {n} | {m:.3f} | {s:.3f} | {f:.2f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if a.out:
-        with open(a.out, "w") as fh:
-            fh.write(text)
+    emit(lines, a.out)
 
 
 if __name__ == "__main__":

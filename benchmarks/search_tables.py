@@ -34,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from _machine import emit
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nas"
 CHECKPOINTS = (50, 100, 200)
@@ -412,11 +413,7 @@ def main() -> None:
     table_lines, stats = summarise(T, results, budget_names)
     names = list(dict.fromkeys(r[0] for r in results if not r[0].startswith("verify")))
     lines += table_lines + goals(stats, budget_names, names)
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if a.out:
-        with open(a.out, "w") as fh:
-            fh.write(text)
+    emit(lines, a.out)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 import torch
+from _machine import emit
 
 import budgetnas as bn
 from budgetnas.cost import Constraint, FunctionCost
@@ -114,11 +115,7 @@ def main() -> None:
               "`mc` is the Monte-Carlo estimator of P(V) (N = 1024 policy draws per step); "
               "`mc_sum` the official notebook's Σ p(z_j) over feasible draws (no 1/N), offered "
               "for comparison."]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if a.out:
-        with open(a.out, "w") as fh:
-            fh.write(text)
+    emit(lines, a.out)
 
 
 if __name__ == "__main__":
